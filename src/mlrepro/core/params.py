@@ -1,0 +1,308 @@
+"""params.yaml, read into typed sections; every bad value is a ParamsError naming its key.
+
+One section per stage (`ingest`, `validate`, `split`, `featurize`, `train`, `evaluate`) plus the
+top-level `seed`. Stages call `load_params()` and take the section they need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from mlrepro.core.errors import ParamsError
+
+PARAMS_FILE = "params.yaml"
+PARTS = ("train", "valid", "test")
+
+
+class _Node:
+    """A mapping in params.yaml with its dotted key, so errors name `file: key.sub`."""
+
+    def __init__(self, data: Any, key: str, file: str) -> None:
+        if not isinstance(data, dict):
+            raise ParamsError(f"{file}: {key or 'top level'}: expected a mapping, got {data!r}")
+        self.data, self.key, self.file = data, key, file
+
+    def _name(self, name: str) -> str:
+        return f"{self.key}.{name}" if self.key else name
+
+    def fail(self, name: str, why: str) -> ParamsError:
+        return ParamsError(f"{self.file}: {self._name(name)}: {why}")
+
+    def raw(self, name: str, default: Any = ...) -> Any:
+        if name not in self.data:
+            if default is ...:
+                raise self.fail(name, "missing")
+            return default
+        return self.data[name]
+
+    def node(self, name: str) -> _Node:
+        return _Node(self.raw(name), self._name(name), self.file)
+
+    def typed(self, name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        value = self.raw(name, default)
+        if value is None and default is None:
+            return None
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if not ok:
+            names = " or ".join(k.__name__ for k in kinds)
+            raise self.fail(name, f"expected {names}, got {value!r}")
+        return value
+
+    def number(
+        self, name: str, lo: float, hi: float, default: Any = ..., *, kind: Any = (int, float)
+    ) -> Any:
+        value = self.typed(name, kind, default)
+        if value is not None and not lo <= value <= hi:
+            raise self.fail(name, f"must be between {lo} and {hi}, got {value!r}")
+        return value
+
+    def integer(self, name: str, lo: int, hi: int, default: Any = ...) -> int:
+        return int(self.number(name, lo, hi, default, kind=int))
+
+    def names(self, name: str, default: Any = ...) -> list[str]:
+        value = self.raw(name, default)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(name, f"expected a list of column names, got {value!r}")
+        return list(value)
+
+    def mapping(self, name: str, default: Any = ...) -> dict[str, Any]:
+        return dict(_Node(self.raw(name, default), self._name(name), self.file).data)
+
+    def timestamp(self, name: str) -> pd.Timestamp | None:
+        value = self.raw(name, None)
+        if value is None:
+            return None
+        try:
+            stamp = pd.Timestamp(str(value))
+        except ValueError:
+            raise self.fail(name, f"expected a date like 2013-10-01, got {value!r}") from None
+        return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+    def unknown(self, allowed: set[str]) -> None:
+        extra = sorted(set(self.data) - allowed)
+        if extra:
+            raise self.fail(extra[0], f"unknown key (known: {', '.join(sorted(allowed))})")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one raw table comes from: a file shipped in a Python package, or a local path."""
+
+    name: str
+    file: str
+    package: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestParams:
+    sources: tuple[Source, ...]
+    main: str
+    max_rows: int | None
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    time_column: str | None
+    valid_start: pd.Timestamp | None
+    test_start: pd.Timestamp | None
+    valid_fraction: float
+    test_fraction: float
+
+
+@dataclass(frozen=True)
+class Join:
+    table: str
+    keys: tuple[str, ...]
+    columns: dict[str, str]  # right-table column -> name in the feature table
+
+
+@dataclass(frozen=True)
+class DatetimeParts:
+    column: str
+    timezone: str
+    parts: dict[str, str]  # part (hour, weekday, month, day, dayofyear) -> feature name
+
+
+@dataclass(frozen=True)
+class FeaturizeParams:
+    target_column: str
+    target_greater_than: float | None
+    label: str
+    categorical: tuple[str, ...]
+    numeric: tuple[str, ...]
+    excluded: dict[str, str]
+    joins: tuple[Join, ...] = ()
+    datetime: DatetimeParts | None = None
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.categorical, *self.numeric]
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    threshold: float
+    calibration_bins: int
+    importance_repeats: int
+    importance_max_rows: int
+    curve_points: int
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int
+    ingest: IngestParams
+    split: SplitParams
+    featurize: FeaturizeParams
+    train: dict[str, Any] = field(default_factory=dict)
+    evaluate: EvaluateParams | None = None
+
+
+DATETIME_PARTS = ("hour", "weekday", "month", "day", "dayofyear")
+
+
+def load_params(path: str | Path = PARAMS_FILE) -> Params:
+    """Read and check params.yaml; raise ParamsError naming the first bad key."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ParamsError(f"{file}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ParamsError(
+            f"{file}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"
+        ) from None
+    root = _Node(data, "", file)
+    root.unknown({"seed", "ingest", "validate", "split", "featurize", "train", "evaluate"})
+    return Params(
+        seed=root.integer("seed", 0, 2**32 - 1),
+        ingest=parse_ingest(root.node("ingest")),
+        split=parse_split(root.node("split")),
+        featurize=parse_featurize(root.node("featurize")),
+        train=root.mapping("train"),
+        evaluate=parse_evaluate(root.node("evaluate")),
+    )
+
+
+def parse_ingest(node: _Node) -> IngestParams:
+    node.unknown({"sources", "main", "max_rows"})
+    sources_node = node.node("sources")
+    sources = []
+    for name in sources_node.data:
+        entry = sources_node.node(name)
+        entry.unknown({"file", "package"})
+        sources.append(Source(name, entry.typed("file", str), entry.typed("package", str, None)))
+    if not sources:
+        raise node.fail("sources", "declare at least one source")
+    main = node.typed("main", str)
+    if main not in sources_node.data:
+        raise node.fail("main", f"{main!r} is not one of the sources")
+    max_rows = node.typed("max_rows", int, None)
+    if max_rows is not None and max_rows < 1:
+        raise node.fail("max_rows", f"must be a positive integer or null, got {max_rows!r}")
+    return IngestParams(tuple(sources), main, max_rows)
+
+
+def parse_split(node: _Node) -> SplitParams:
+    node.unknown({"time_column", "valid_start", "test_start", "valid_fraction", "test_fraction"})
+    params = SplitParams(
+        time_column=node.typed("time_column", str, None),
+        valid_start=node.timestamp("valid_start"),
+        test_start=node.timestamp("test_start"),
+        valid_fraction=node.number("valid_fraction", 0.0, 1.0, 0.15),
+        test_fraction=node.number("test_fraction", 0.0, 1.0, 0.15),
+    )
+    if params.time_column is not None:
+        if params.valid_start is None or params.test_start is None:
+            raise node.fail("valid_start", "valid_start and test_start are needed with time_column")
+        if params.valid_start >= params.test_start:
+            raise node.fail("test_start", "must be later than valid_start")
+    elif params.valid_fraction + params.test_fraction >= 1:
+        raise node.fail("test_fraction", "valid_fraction + test_fraction must be below 1")
+    return params
+
+
+def parse_featurize(node: _Node) -> FeaturizeParams:
+    node.unknown({"target", "categorical", "numeric", "excluded", "joins", "datetime"})
+    target = node.node("target")
+    target.unknown({"column", "greater_than", "label"})
+    joins = []
+    for i, item in enumerate(node.typed("joins", list, [])):
+        join = _Node(item, f"{node.key}.joins[{i}]", node.file)
+        join.unknown({"table", "keys", "columns"})
+        columns = join.raw("columns")
+        if isinstance(columns, list):
+            columns = {c: c for c in join.names("columns")}
+        columns = _Node(columns, f"{join.key}.columns", node.file).data
+        joins.append(Join(join.typed("table", str), tuple(join.names("keys")), dict(columns)))
+    excluded = node.mapping("excluded", {})
+    params = FeaturizeParams(
+        target_column=target.typed("column", str),
+        target_greater_than=target.typed("greater_than", (int, float), None),
+        label=target.typed("label", str, "label"),
+        categorical=tuple(node.names("categorical", [])),
+        numeric=tuple(node.names("numeric", [])),
+        excluded={str(k): str(v) for k, v in excluded.items()},
+        joins=tuple(joins),
+        datetime=_parse_datetime(node),
+    )
+    _check_features(node, params)
+    return params
+
+
+def _parse_datetime(node: _Node) -> DatetimeParts | None:
+    if node.raw("datetime", None) is None:
+        return None
+    dt = node.node("datetime")
+    dt.unknown({"column", "timezone", "parts"})
+    parts = dt.mapping("parts")
+    for part in parts:
+        if part not in DATETIME_PARTS:
+            raise dt.fail(f"parts.{part}", f"unknown part (known: {', '.join(DATETIME_PARTS)})")
+    return DatetimeParts(dt.typed("column", str), dt.typed("timezone", str, "UTC"), parts)
+
+
+def _check_features(node: _Node, params: FeaturizeParams) -> None:
+    features = params.features
+    if not features:
+        raise node.fail("categorical", "declare at least one feature in categorical or numeric")
+    seen: set[str] = set()
+    for name in features:
+        if name in seen:
+            raise node.fail("numeric", f"feature {name!r} is listed twice")
+        seen.add(name)
+    for name in features:
+        if name in params.excluded:
+            reason = params.excluded[name]
+            raise node.fail("excluded", f"{name!r} is a feature but excluded ({reason})")
+        if name in (params.target_column, params.label):
+            raise node.fail("numeric", f"{name!r} is the target and cannot be a feature")
+
+
+def parse_evaluate(node: _Node) -> EvaluateParams:
+    node.unknown(
+        {
+            "threshold",
+            "calibration_bins",
+            "importance_repeats",
+            "importance_max_rows",
+            "curve_points",
+        }
+    )
+    return EvaluateParams(
+        threshold=node.number("threshold", 0.0, 1.0),
+        calibration_bins=node.integer("calibration_bins", 2, 1000, 10),
+        importance_repeats=node.integer("importance_repeats", 1, 1000, 5),
+        importance_max_rows=node.integer("importance_max_rows", 1, 10**9, 10000),
+        curve_points=node.integer("curve_points", 10, 100000, 200),
+    )

@@ -1,0 +1,191 @@
+"""The committed schema file: per table, its columns with dtype, nullability, range and categories.
+
+`parse_table` turns raw text columns into the declared dtypes (naming the column and row of the
+first value that does not parse); `check_table` runs the declared checks with pandera and returns
+every violation as data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+import yaml
+
+from mlrepro.core.errors import DataError, SchemaError
+
+SCHEMA_FILE = "schema.yaml"
+
+# schema dtype -> the pandas dtype of the typed working copy
+DTYPES = {
+    "int": "Int64",
+    "float": "float64",
+    "string": "string",
+    "bool": "boolean",
+    "datetime": "datetime64[us, UTC]",
+}
+_TRUE, _FALSE = {"true", "t", "1", "yes"}, {"false", "f", "0", "no"}
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    dtype: str
+    nullable: bool = True
+    min: float | None = None
+    max: float | None = None
+    allowed: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    columns: tuple[ColumnSpec, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+@dataclass(frozen=True)
+class Violation:
+    table: str
+    column: str | None
+    check: str
+    failures: int
+    examples: tuple[str, ...]
+
+    def line(self) -> str:
+        where = f"{self.table}.{self.column}" if self.column else self.table
+        shown = ", ".join(self.examples)
+        return f"{where}: {self.check} fails for {self.failures} value(s), e.g. {shown}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "examples": list(self.examples)}
+
+
+def load_schema(path: str | Path = SCHEMA_FILE) -> dict[str, TableSpec]:
+    """Read the schema file; raise SchemaError naming the bad entry."""
+    file = str(path)
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SchemaError(f"{file}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise SchemaError(f"{file}: not valid YAML: {exc}") from None
+    tables = data.get("tables") if isinstance(data, dict) else None
+    if not isinstance(tables, dict) or not tables:
+        raise SchemaError(f"{file}: expected a 'tables:' mapping of table name -> columns")
+    return {name: _table(file, name, spec) for name, spec in tables.items()}
+
+
+def _table(file: str, name: str, spec: Any) -> TableSpec:
+    columns = spec.get("columns") if isinstance(spec, dict) else None
+    if not isinstance(columns, dict) or not columns:
+        raise SchemaError(f"{file}: tables.{name}: expected a 'columns:' mapping")
+    return TableSpec(name, tuple(_column(file, name, c, s) for c, s in columns.items()))
+
+
+def _column(file: str, table: str, name: str, spec: Any) -> ColumnSpec:
+    where = f"{file}: tables.{table}.columns.{name}"
+    if not isinstance(spec, dict):
+        raise SchemaError(f"{where}: expected a mapping like {{dtype: int}}")
+    unknown = set(spec) - {"dtype", "nullable", "min", "max", "allowed", "description"}
+    if unknown:
+        raise SchemaError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+    if spec.get("dtype") not in DTYPES:
+        raise SchemaError(f"{where}: dtype must be one of {', '.join(DTYPES)}")
+    allowed = spec.get("allowed")
+    return ColumnSpec(
+        name=name,
+        dtype=spec["dtype"],
+        nullable=bool(spec.get("nullable", True)),
+        min=spec.get("min"),
+        max=spec.get("max"),
+        allowed=tuple(str(a) for a in allowed) if allowed is not None else None,
+    )
+
+
+def parse_table(raw: pd.DataFrame, spec: TableSpec, *, file: str) -> pd.DataFrame:
+    """Raw text columns -> the declared dtypes. Raise DataError naming file, column and row."""
+    missing = [c for c in spec.names if c not in raw.columns]
+    if missing:
+        raise DataError(f"{file}: column {missing[0]!r} is missing (table {spec.name})")
+    return pd.DataFrame({c.name: _parse_column(raw[c.name], c, file) for c in spec.columns})
+
+
+def _parse_column(text: pd.Series, col: ColumnSpec, file: str) -> pd.Series:
+    text = text.astype("string").str.strip().replace({"": pd.NA, "NA": pd.NA})
+    if col.dtype == "string":
+        return text
+    if col.dtype == "datetime":
+        parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
+        parsed = parsed.astype(DTYPES["datetime"])
+    elif col.dtype == "bool":
+        lower = text.str.lower()
+        parsed = lower.map(lambda v: True if v in _TRUE else False if v in _FALSE else pd.NA)
+        parsed = parsed.astype("boolean")
+    else:
+        parsed = pd.to_numeric(text, errors="coerce")
+    bad = parsed.isna() & text.notna()
+    if col.dtype == "int" and not bad.any():
+        bad = parsed.notna() & (parsed != parsed.round())
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        raise DataError(
+            f"{file}: column {col.name!r} row {row + 1}: {text.iloc[row]!r} is not {col.dtype}"
+        )
+    return parsed.astype(DTYPES[col.dtype])
+
+
+def pandera_schema(spec: TableSpec) -> pa.DataFrameSchema:
+    columns = {}
+    for col in spec.columns:
+        checks = []
+        if col.min is not None:
+            checks.append(pa.Check.ge(col.min, name=f">= {col.min}"))
+        if col.max is not None:
+            checks.append(pa.Check.le(col.max, name=f"<= {col.max}"))
+        if col.allowed is not None:
+            checks.append(pa.Check.isin(list(col.allowed), name="allowed categories"))
+        columns[col.name] = pa.Column(DTYPES[col.dtype], checks, nullable=col.nullable)
+    return pa.DataFrameSchema(columns, name=spec.name, strict=False)
+
+
+def check_table(df: pd.DataFrame, spec: TableSpec, *, max_examples: int = 5) -> list[Violation]:
+    """Every schema violation of `df` (columns, dtypes, nulls, ranges, categories) as data."""
+    try:
+        pandera_schema(spec).validate(df, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        return _violations(spec.name, exc.failure_cases, max_examples)
+    return []
+
+
+def _violations(table: str, cases: pd.DataFrame, max_examples: int) -> list[Violation]:
+    out = []
+    cases = cases.astype({"column": "object", "check": "string"})
+    for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=True):
+        column_name = None if pd.isna(column) else str(column)
+        check_name = _check_name(str(check))
+        if column_name is None and check_name == "column_in_dataframe":
+            column_name, check_name = str(group["failure_case"].iloc[0]), "column present"
+        examples = tuple(_example(v) for v in group["failure_case"].head(max_examples))
+        out.append(Violation(table, column_name, check_name, len(group), examples))
+    return out
+
+
+def _check_name(check: str) -> str:
+    if check == "not_nullable":
+        return "not null"
+    if check.startswith("dtype("):
+        return f"dtype {check[6:-1]}"
+    return check
+
+
+def _example(value: Any) -> str:
+    return (
+        "null" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+    )

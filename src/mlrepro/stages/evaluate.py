@@ -1,0 +1,118 @@
+"""evaluate: scores on valid and test, curves for `dvc plots`, confusion matrices and permutation
+feature importance."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.inspection import permutation_importance
+from sklearn.pipeline import Pipeline
+
+from mlrepro.core.errors import DataError
+from mlrepro.core.files import fresh_dir, read_parquet, write_json
+from mlrepro.core.params import EvaluateParams, Params, load_params
+from mlrepro.core.shell import run_stage
+from mlrepro.evaluation import DIGITS, calibration_curve, pr_points, roc_points, scores
+from mlrepro.plots import confusion_png, importance_png
+
+EVAL_PARTS = ("valid", "test")
+
+
+def predict(model: Pipeline, df: pd.DataFrame) -> np.ndarray:
+    return np.asarray(model.predict_proba(df)[:, 1], dtype=np.float64)
+
+
+def curves(y: np.ndarray, p: np.ndarray, spec: EvaluateParams) -> dict[str, list[dict[str, float]]]:
+    return {
+        "roc": roc_points(y, p, spec.curve_points),
+        "precision_recall": pr_points(y, p, spec.curve_points),
+        "calibration": calibration_curve(y, p, spec.calibration_bins),
+    }
+
+
+def importance(model: Pipeline, df: pd.DataFrame, params: Params) -> list[dict[str, Any]]:
+    """Permutation importance (drop in ROC AUC) on a seeded sample of at most max rows."""
+    spec, label = params.evaluate, params.featurize.label
+    assert spec is not None
+    if len(df) > spec.importance_max_rows:
+        df = df.sample(spec.importance_max_rows, random_state=params.seed)
+    features = params.featurize.features
+    result = permutation_importance(
+        model,
+        df[features],
+        df[label].astype("int64"),
+        scoring="roc_auc",
+        n_repeats=spec.importance_repeats,
+        random_state=params.seed,
+        n_jobs=1,
+    )
+    rows = [
+        {
+            "feature": name,
+            "importance_mean": round(float(mean), DIGITS),
+            "importance_std": round(float(std), DIGITS),
+        }
+        for name, mean, std in zip(
+            features, result.importances_mean, result.importances_std, strict=True
+        )
+    ]
+    return sorted(rows, key=lambda r: (-r["importance_mean"], r["feature"]))
+
+
+def load_model(path: str) -> Pipeline:
+    try:
+        model: Pipeline = joblib.load(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found (run the train stage first)") from None
+    return model
+
+
+def _run(args: argparse.Namespace) -> None:
+    params = load_params()
+    spec, label = params.evaluate, params.featurize.label
+    assert spec is not None
+    model = load_model(args.model)
+    plots, images = fresh_dir(args.plots), fresh_dir(args.images)
+    metrics: dict[str, Any] = {}
+    for part in EVAL_PARTS:
+        df = read_parquet(Path(args.data) / f"{part}.parquet")
+        y, p = df[label].to_numpy(dtype=np.int64), predict(model, df)
+        metrics[part] = scores(y, p, threshold=spec.threshold, bins=spec.calibration_bins)
+        for name, rows in curves(y, p, spec).items():
+            write_json(plots / part / f"{name}.json", rows)
+        confusion_png(
+            metrics[part]["confusion"],
+            f"Confusion matrix ({part})",
+            images / f"confusion_{part}.png",
+        )
+        if part == "valid":
+            ranked = importance(model, df, params)
+    write_json(plots / "importance.json", ranked)
+    importance_png(ranked, images / "importance.png")
+    write_json(args.metrics, metrics)
+    for part in EVAL_PARTS:
+        m = metrics[part]
+        print(
+            f"evaluate: {part}: roc_auc {m['roc_auc']} average_precision {m['average_precision']}"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_stage(
+        "evaluate",
+        _run,
+        argv,
+        inputs=["model", "data"],
+        outputs=["metrics", "plots", "images"],
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""featurize: joins, derived features and the label, all declared in params.yaml `featurize:`.
+
+Nothing here is fitted: anything learned from data (encoders, imputers) is fitted on train only,
+inside the scikit-learn Pipeline that the train stage saves with the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from mlrepro.core.errors import DataError, ParamsError
+from mlrepro.core.files import fresh_dir, read_parquet, write_json, write_parquet
+from mlrepro.core.params import PARTS, DatetimeParts, FeaturizeParams, Join, load_params
+from mlrepro.core.shell import run_stage
+
+
+def prepare_join(right: pd.DataFrame, join: Join) -> tuple[pd.DataFrame, int]:
+    """The right table reduced to one row per key (first by file order); also the rows dropped."""
+    where = f"params.yaml: featurize.joins ({join.table})"
+    for column in [*join.keys, *join.columns]:
+        if column not in right.columns:
+            raise ParamsError(f"{where}: {column!r} is not a column of table {join.table!r}")
+    right = right[[*join.keys, *join.columns]].rename(columns=join.columns)
+    unique = right.drop_duplicates(subset=list(join.keys), keep="first")
+    return unique, len(right) - len(unique)
+
+
+def apply_join(left: pd.DataFrame, right: pd.DataFrame, join: Join) -> pd.DataFrame:
+    """Left join on the declared keys; never adds or drops left rows."""
+    for column in join.keys:
+        if column not in left.columns:
+            raise ParamsError(
+                f"params.yaml: featurize.joins ({join.table}): {column!r} not in left"
+            )
+    clash = [c for c in right.columns if c in left.columns and c not in join.keys]
+    if clash:
+        raise ParamsError(
+            f"params.yaml: featurize.joins ({join.table}): {clash[0]!r} already exists; rename it"
+        )
+    return left.merge(right, on=list(join.keys), how="left", validate="many_to_one", sort=False)
+
+
+ACCESSORS = {
+    "hour": "hour",
+    "weekday": "day_of_week",
+    "month": "month",
+    "day": "day",
+    "dayofyear": "day_of_year",
+}
+
+
+def datetime_features(df: pd.DataFrame, spec: DatetimeParts) -> pd.DataFrame:
+    """Calendar parts of a timestamp column, in the declared time zone."""
+    if spec.column not in df.columns:
+        raise ParamsError(
+            f"params.yaml: featurize.datetime.column: {spec.column!r} is not a column"
+        )
+    try:
+        local = df[spec.column].dt.tz_convert(spec.timezone)
+    except (KeyError, ValueError) as exc:
+        raise ParamsError(f"params.yaml: featurize.datetime.timezone: {exc}") from None
+    parts = {part: getattr(local.dt, ACCESSORS[part]) for part in spec.parts}
+    return df.assign(**{name: parts[part].astype("Int64") for part, name in spec.parts.items()})
+
+
+def label(df: pd.DataFrame, params: FeaturizeParams) -> pd.Series:
+    """The binary label: `target > greater_than`, or the target itself when it is already 0/1."""
+    target = df[params.target_column]
+    if params.target_greater_than is not None:
+        return (target > params.target_greater_than).astype("Int8")
+    values = set(target.dropna().unique().tolist())
+    if not values <= {0, 1}:
+        raise DataError(
+            f"featurize.target.column {params.target_column!r} is not binary; "
+            "set featurize.target.greater_than"
+        )
+    return target.astype("Int8")
+
+
+def featurize(
+    df: pd.DataFrame,
+    right: dict[str, pd.DataFrame],
+    params: FeaturizeParams,
+    keep: list[str],
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Features + label for one part; rows with no target value are dropped and counted."""
+    counts = {"rows_in": len(df)}
+    if params.target_column not in df.columns:
+        raise ParamsError(
+            f"params.yaml: featurize.target.column: {params.target_column!r} is not a column"
+        )
+    for join in params.joins:
+        df = apply_join(df, right[join.table], join)
+    if params.datetime is not None:
+        df = datetime_features(df, params.datetime)
+    missing = [f for f in params.features if f not in df.columns]
+    if missing:
+        raise ParamsError(f"params.yaml: featurize: feature {missing[0]!r} is not a column")
+    has_target = df[params.target_column].notna()
+    counts["dropped_missing_target"] = int((~has_target).sum())
+    df = df[has_target]
+    out = df[[*keep, *params.features]].assign(**{params.label: label(df, params)})
+    counts["rows_out"] = len(out)
+    counts["positives"] = int(out[params.label].sum())
+    return out.reset_index(drop=True), counts
+
+
+def _run(args: argparse.Namespace) -> None:
+    params = load_params()
+    spec = params.featurize
+    names = {j.table for j in spec.joins}
+    for name in sorted(names - {s.name for s in params.ingest.sources}):
+        raise ParamsError(f"params.yaml: featurize.joins: table {name!r} is not an ingest source")
+    right, report = {}, {"label": spec.label, "joins": {}, "parts": {}}
+    for join in spec.joins:
+        table = read_parquet(Path(args.tables) / f"{join.table}.parquet")
+        right[join.table], dropped = prepare_join(table, join)
+        report["joins"][join.table] = {"duplicate_keys_dropped": dropped}
+    keep = [params.split.time_column] if params.split.time_column else []
+    out = fresh_dir(args.out)
+    for part in PARTS:
+        df = read_parquet(Path(args.data) / f"{part}.parquet")
+        features, counts = featurize(df, right, spec, keep)
+        write_parquet(features, out / f"{part}.parquet")
+        report["parts"][part] = counts
+        print(f"featurize: {part}: {counts}")
+    write_json(args.report, report)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_stage("featurize", _run, argv, inputs=["data", "tables"], outputs=["out", "report"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
