@@ -60,6 +60,8 @@ class Violation:
 
     def line(self) -> str:
         where = f"{self.table}.{self.column}" if self.column else self.table
+        if self.check == "column present":
+            return f"{where}: column is missing"
         shown = ", ".join(self.examples)
         return f"{where}: {self.check} fails for {self.failures} value(s), e.g. {shown}"
 
@@ -75,7 +77,11 @@ def load_schema(path: str | Path = SCHEMA_FILE) -> dict[str, TableSpec]:
     except OSError as exc:
         raise SchemaError(f"{file}: cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise SchemaError(f"{file}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise SchemaError(
+            f"{file}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"
+        ) from None
     tables = data.get("tables") if isinstance(data, dict) else None
     if not isinstance(tables, dict) or not tables:
         raise SchemaError(f"{file}: expected a 'tables:' mapping of table name -> columns")
@@ -98,11 +104,20 @@ def _column(file: str, table: str, name: str, spec: Any) -> ColumnSpec:
         raise SchemaError(f"{where}: unknown key {sorted(unknown)[0]!r}")
     if spec.get("dtype") not in DTYPES:
         raise SchemaError(f"{where}: dtype must be one of {', '.join(DTYPES)}")
+    nullable = spec.get("nullable", True)
+    if not isinstance(nullable, bool):
+        raise SchemaError(f"{where}.nullable: expected true or false, got {nullable!r}")
+    for bound in ("min", "max"):
+        value = spec.get(bound)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise SchemaError(f"{where}.{bound}: expected a number, got {value!r}")
     allowed = spec.get("allowed")
+    if allowed is not None and not isinstance(allowed, list):
+        raise SchemaError(f"{where}.allowed: expected a list of values, got {allowed!r}")
     return ColumnSpec(
         name=name,
         dtype=spec["dtype"],
-        nullable=bool(spec.get("nullable", True)),
+        nullable=nullable,
         min=spec.get("min"),
         max=spec.get("max"),
         allowed=tuple(str(a) for a in allowed) if allowed is not None else None,
@@ -146,11 +161,11 @@ def pandera_schema(spec: TableSpec) -> pa.DataFrameSchema:
     for col in spec.columns:
         checks = []
         if col.min is not None:
-            checks.append(pa.Check.ge(col.min, name=f">= {col.min}"))
+            checks.append(pa.Check.ge(col.min))
         if col.max is not None:
-            checks.append(pa.Check.le(col.max, name=f"<= {col.max}"))
+            checks.append(pa.Check.le(col.max))
         if col.allowed is not None:
-            checks.append(pa.Check.isin(list(col.allowed), name="allowed categories"))
+            checks.append(pa.Check.isin(list(col.allowed)))
         columns[col.name] = pa.Column(DTYPES[col.dtype], checks, nullable=col.nullable)
     return pa.DataFrameSchema(columns, name=spec.name, strict=False)
 
@@ -160,32 +175,42 @@ def check_table(df: pd.DataFrame, spec: TableSpec, *, max_examples: int = 5) -> 
     try:
         pandera_schema(spec).validate(df, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        return _violations(spec.name, exc.failure_cases, max_examples)
+        return _violations(spec, exc.failure_cases, max_examples)
     return []
 
 
-def _violations(table: str, cases: pd.DataFrame, max_examples: int) -> list[Violation]:
+def _violations(spec: TableSpec, cases: pd.DataFrame, max_examples: int) -> list[Violation]:
     out = []
     cases = cases.astype({"column": "object", "check": "string"})
     for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=True):
+        if str(check) == "column_in_dataframe":  # the failure case is the missing column's name
+            for missing in group["failure_case"]:
+                out.append(Violation(spec.name, str(missing), "column present", 1, ()))
+            continue
         column_name = None if pd.isna(column) else str(column)
-        check_name = _check_name(str(check))
-        if column_name is None and check_name == "column_in_dataframe":
-            column_name, check_name = str(group["failure_case"].iloc[0]), "column present"
         examples = tuple(_example(v) for v in group["failure_case"].head(max_examples))
-        out.append(Violation(table, column_name, check_name, len(group), examples))
+        check_name = _check_name(str(check), spec, column_name)
+        out.append(Violation(spec.name, column_name, check_name, len(group), examples))
     return out
 
 
-def _check_name(check: str) -> str:
+def _check_name(check: str, spec: TableSpec, column: str | None) -> str:
+    """pandera's check id -> the words of the schema file (`>= 0`, `allowed`, `not null`)."""
+    col = next((c for c in spec.columns if c.name == column), None)
     if check == "not_nullable":
         return "not null"
     if check.startswith("dtype("):
         return f"dtype {check[6:-1]}"
+    if check.startswith("greater_than_or_equal_to(") and col is not None:
+        return f">= {col.min}"
+    if check.startswith("less_than_or_equal_to(") and col is not None:
+        return f"<= {col.max}"
+    if check.startswith("isin(") and col is not None:
+        return "allowed categories"
     return check
 
 
 def _example(value: Any) -> str:
-    return (
-        "null" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
-    )
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "null"
+    return str(value)

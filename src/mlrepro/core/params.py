@@ -6,6 +6,7 @@ top-level `seed`. Stages call `load_params()` and take the section they need.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,9 @@ from mlrepro.core.errors import ParamsError
 
 PARAMS_FILE = "params.yaml"
 PARTS = ("train", "valid", "test")
+_ISO_DATE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
+)
 
 
 class _Node:
@@ -75,11 +79,15 @@ class _Node:
         return dict(_Node(self.raw(name, default), self._name(name), self.file).data)
 
     def timestamp(self, name: str) -> pd.Timestamp | None:
+        """An ISO date or date-time (UTC unless it says otherwise); words like 'now' are refused."""
         value = self.raw(name, None)
         if value is None:
             return None
+        text = str(value)
         try:
-            stamp = pd.Timestamp(str(value))
+            if not _ISO_DATE.match(text):
+                raise ValueError(text)
+            stamp = pd.Timestamp(text)
         except ValueError:
             raise self.fail(name, f"expected a date like 2013-10-01, got {value!r}") from None
         return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
@@ -273,20 +281,18 @@ def _parse_datetime(node: _Node) -> DatetimeParts | None:
 
 
 def _check_features(node: _Node, params: FeaturizeParams) -> None:
-    features = params.features
-    if not features:
+    if not params.features:
         raise node.fail("categorical", "declare at least one feature in categorical or numeric")
     seen: set[str] = set()
-    for name in features:
-        if name in seen:
-            raise node.fail("numeric", f"feature {name!r} is listed twice")
-        seen.add(name)
-    for name in features:
-        if name in params.excluded:
-            reason = params.excluded[name]
-            raise node.fail("excluded", f"{name!r} is a feature but excluded ({reason})")
-        if name in (params.target_column, params.label):
-            raise node.fail("numeric", f"{name!r} is the target and cannot be a feature")
+    for key, names in (("categorical", params.categorical), ("numeric", params.numeric)):
+        for name in names:
+            if name in seen:
+                raise node.fail(key, f"feature {name!r} is listed twice")
+            seen.add(name)
+            if name in params.excluded:
+                raise node.fail(key, f"{name!r} is excluded ({params.excluded[name]})")
+            if name in (params.target_column, params.label):
+                raise node.fail(key, f"{name!r} is the target and cannot be a feature")
 
 
 def parse_evaluate(node: _Node) -> EvaluateParams:

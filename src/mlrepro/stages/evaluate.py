@@ -83,7 +83,7 @@ def _run(args: argparse.Namespace) -> None:
     metrics: dict[str, Any] = {}
     for part in EVAL_PARTS:
         df = read_parquet(Path(args.data) / f"{part}.parquet")
-        y, p = df[label].to_numpy(dtype=np.int64), predict(model, df)
+        y, p = df[label].to_numpy(dtype=np.int64), predict(model, df[params.featurize.features])
         metrics[part] = scores(y, p, threshold=spec.threshold, bins=spec.calibration_bins)
         for name, rows in curves(y, p, spec).items():
             write_json(plots / part / f"{name}.json", rows)

@@ -60,8 +60,14 @@ def datetime_features(df: pd.DataFrame, spec: DatetimeParts) -> pd.DataFrame:
         raise ParamsError(
             f"params.yaml: featurize.datetime.column: {spec.column!r} is not a column"
         )
+    column = df[spec.column]
+    if not isinstance(column.dtype, pd.DatetimeTZDtype):
+        raise ParamsError(
+            f"params.yaml: featurize.datetime.column: {spec.column!r} is {column.dtype}, "
+            "not a datetime with a time zone (declare it as datetime in the schema)"
+        )
     try:
-        local = df[spec.column].dt.tz_convert(spec.timezone)
+        local = column.dt.tz_convert(spec.timezone)
     except (KeyError, ValueError) as exc:
         raise ParamsError(f"params.yaml: featurize.datetime.timezone: {exc}") from None
     parts = {part: getattr(local.dt, ACCESSORS[part]) for part in spec.parts}

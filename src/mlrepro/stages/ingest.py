@@ -104,11 +104,10 @@ def earliest_rows(df: pd.DataFrame, time_column: str | None, max_rows: int | Non
 
 
 def manifest_entry(raw: RawFile, rows: int, root: Path) -> dict[str, Any]:
+    """The manifest's record of one raw file; `path` is relative to the repo root."""
     return {
         "origin": raw.origin,
-        "path": raw.path.relative_to(root).as_posix()
-        if raw.path.is_relative_to(root)
-        else raw.path.name,
+        "path": raw.path.resolve().relative_to(root.resolve()).as_posix(),
         "bytes": raw.bytes,
         "sha256": raw.sha256,
         "rows": rows,

@@ -29,7 +29,7 @@ def fit(df: pd.DataFrame, params: Params) -> Pipeline:
         raise DataError(f"training part has only label {y.iloc[0]!r}: need both classes")
     pipeline = build_pipeline(list(spec.categorical), list(spec.numeric), params.train, params.seed)
     try:
-        return pipeline.fit(df, y)
+        return pipeline.fit(df[spec.features], y)
     except InvalidParameterError as exc:
         key = str(exc).split("'")[1] if "'" in str(exc) else "?"
         raise ParamsError(f"params.yaml: train.{key}: {str(exc).splitlines()[0]}") from None

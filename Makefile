@@ -1,0 +1,51 @@
+# mlrepro: `make` lists the targets; a newcomer needs `make repro` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+VENV := .venv
+# uv from PATH if present, else bootstrapped with pip into .tools/
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export DVC_NO_ANALYTICS := 1
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help env repro test lint typecheck pytest bench clean
+
+help: ## list the targets
+	@echo "mlrepro: reproducible ML pipelines on DVC and Git"
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+env: $(VENV)/.synced ## build the pinned environment (.venv) from uv.lock
+
+repro: env ## run the pipeline (dvc repro) on the default data and print the metrics
+	dvc repro
+	dvc metrics show
+	@git diff --quiet -- dvc.lock 2>/dev/null || echo "note: dvc.lock differs from the committed one (git diff dvc.lock)"
+
+test: lint typecheck pytest ## ruff, mypy and the test suite
+
+lint: env ## ruff lint and format check
+	ruff check src tests bench
+	ruff format --check src tests bench
+
+typecheck: env ## mypy on src/
+	mypy
+
+pytest: env ## the test suite only
+	pytest
+
+bench: env ## benchmark dvc repro (cold and no-op) against a plain script; writes bench/RESULTS.md
+	python bench/pipeline.py --output bench/RESULTS.md
+
+clean: ## remove the environment and tool caches (keeps data and the DVC cache)
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,137 @@
+"""Fixtures that build real temporary git + DVC repos from this project's pipeline files.
+
+`pipeline_template` (once per session) copies dvc.yaml, params.yaml, schema.yaml and src/ into a
+new git repo, sets a small slice in params.yaml, runs `dvc repro` and commits. `pipeline_repo`
+gives each test its own copy of that repo (work tree, git history and DVC cache).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[1]
+PIPELINE_FILES = ["dvc.yaml", "params.yaml", "schema.yaml", ".dvcignore", ".gitignore"]
+
+# A slice that runs in seconds: the earliest 6,000 flights (1-7 Jan 2013), split by day.
+SLICE: dict[str, Any] = {
+    "ingest": {"max_rows": 6000},
+    "split": {"valid_start": "2013-01-05", "test_start": "2013-01-06"},
+    "train": {"max_iter": 20},
+    "evaluate": {"importance_max_rows": 300, "importance_repeats": 1},
+}
+
+
+def tool_env() -> dict[str, str]:
+    """The environment for git and dvc: this venv first on PATH, analytics off, fixed identity."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("PYTHONPATH", None)
+    env.update(
+        DVC_NO_ANALYTICS="1",
+        GIT_AUTHOR_NAME="mlrepro tests",
+        GIT_AUTHOR_EMAIL="tests@mlrepro.invalid",
+        GIT_COMMITTER_NAME="mlrepro tests",
+        GIT_COMMITTER_EMAIL="tests@mlrepro.invalid",
+    )
+    return env
+
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def make_runner(cwd: Path) -> Run:
+    def run(
+        *cmd: str, check: bool = True, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            cmd, cwd=cwd, env=tool_env(), capture_output=True, text=True, timeout=timeout
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(cmd)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    return run
+
+
+def deep_update(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            deep_update(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def edit_params(repo: Path, changes: dict[str, Any]) -> None:
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump(deep_update(params, changes), sort_keys=False))
+
+
+class Repo:
+    """A temporary git + DVC repo holding this project's pipeline."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.run = make_runner(path)
+
+    def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("dvc", *args, check=check)
+
+    def git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("git", *args, check=check)
+
+    def edit_params(self, changes: dict[str, Any]) -> None:
+        edit_params(self.path, changes)
+
+    def read_yaml(self, name: str) -> Any:
+        return yaml.safe_load((self.path / name).read_text())
+
+    def commit_all(self, message: str) -> None:
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+
+
+def build_repo(path: Path) -> Repo:
+    path.mkdir(parents=True)
+    for name in PIPELINE_FILES:
+        shutil.copy2(PROJECT / name, path / name)
+    shutil.copytree(PROJECT / "src", path / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    repo = Repo(path)
+    repo.git("init", "-q", "-b", "main")
+    repo.dvc("init", "-q")
+    shutil.copy2(PROJECT / ".dvc" / "config", path / ".dvc" / "config")
+    repo.edit_params(SLICE)
+    repo.commit_all("pipeline")
+    return repo
+
+
+@pytest.fixture(scope="session")
+def pipeline_template(tmp_path_factory: pytest.TempPathFactory) -> Repo:
+    """The pipeline run once on the slice and committed with its dvc.lock."""
+    repo = build_repo(tmp_path_factory.mktemp("template") / "repo")
+    repo.dvc("repro")
+    repo.commit_all("run pipeline")
+    return repo
+
+
+@pytest.fixture
+def pipeline_repo(pipeline_template: Repo, tmp_path: Path) -> Iterator[Repo]:
+    """A private copy of the template (work tree, history, cache) for one test to change."""
+    target = tmp_path / "repo"
+    shutil.copytree(pipeline_template.path, target, symlinks=True)
+    repo = Repo(target)
+    yield repo
+    if (target / ".dvc" / "tmp" / "exps").exists():  # stop queue workers a failed test left behind
+        repo.dvc("queue", "stop", "--kill", check=False)

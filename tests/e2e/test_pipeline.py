@@ -1,0 +1,200 @@
+"""The pipeline end to end, with real git and dvc, on a slice of the default data."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pytest
+
+from tests.conftest import Repo, make_runner
+
+pytestmark = pytest.mark.e2e
+
+STAGES = ["ingest", "validate", "split", "featurize", "train", "evaluate"]
+METRICS = {
+    "rows",
+    "positive_rate",
+    "roc_auc",
+    "average_precision",
+    "log_loss",
+    "brier",
+    "ece",
+    "accuracy",
+    "precision",
+    "recall",
+    "confusion",
+}
+
+
+def ran_stages(output: str) -> list[str]:
+    return [s for s in STAGES if f"Running stage '{s}'" in output]
+
+
+def changed_stages(repo: Repo) -> list[str]:
+    status = json.loads(repo.dvc("status", "--json").stdout)
+    return [s for s in STAGES if s in status]
+
+
+def lock_outs(lock: dict[str, Any]) -> dict[str, str]:
+    """Every out of every stage in dvc.lock -> its hash."""
+    return {
+        out["path"]: out.get("md5") or out.get("hash", "")
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+    }
+
+
+def test_outputs_of_a_full_run(pipeline_template: Repo) -> None:
+    repo = pipeline_template
+    assert changed_stages(repo) == []
+    metrics = json.loads((repo.path / "evaluate/metrics.json").read_text())
+    assert sorted(metrics) == ["test", "valid"]
+    for part in ("valid", "test"):
+        assert set(metrics[part]) == METRICS, metrics[part]
+        assert 0.5 < metrics[part]["roc_auc"] <= 1, metrics[part]
+
+    manifest = json.loads((repo.path / "data/raw/manifest.json").read_text())
+    assert sorted(manifest["files"]) == ["airlines", "airports", "flights", "planes", "weather"]
+    for entry in manifest["files"].values():
+        raw = repo.path / entry["path"]
+        assert hashlib.sha256(raw.read_bytes()).hexdigest() == entry["sha256"]
+        assert raw.stat().st_size == entry["bytes"]
+        assert not raw.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    assert manifest["files"]["flights"]["rows"] == 336776
+    assert manifest["rows_kept"]["flights"] == 6000
+
+    split = json.loads((repo.path / "reports/split.json").read_text())
+    assert sum(split[p]["rows"] for p in ("train", "valid", "test")) == 6000
+    assert split["train"]["to"] < "2013-01-05" <= split["valid"]["from"]
+    assert split["valid"]["to"] < "2013-01-06" <= split["test"]["from"]
+
+    featurize = json.loads((repo.path / "reports/featurize.json").read_text())
+    for counts in featurize["parts"].values():
+        assert counts["rows_out"] == counts["rows_in"] - counts["dropped_missing_target"]
+    assert sum(c["dropped_missing_target"] for c in featurize["parts"].values()) > 0
+
+    card = json.loads((repo.path / "models/model_card.json").read_text())
+    params = repo.read_yaml("params.yaml")
+    assert card["features"] == params["featurize"]["categorical"] + params["featurize"]["numeric"]
+    assert card["params"] == {"seed": params["seed"], "train": params["train"]}
+    assert card["training"]["rows"] == featurize["parts"]["train"]["rows_out"]
+    assert set(card["environment"]["packages"]) >= {"scikit-learn", "pandas", "dvc"}
+    model = joblib.load(repo.path / "models/model.joblib")
+    assert list(model.feature_names_in_) == card["features"]
+    for excluded in params["featurize"]["excluded"]:
+        assert excluded not in card["features"]
+
+
+def test_plots_render(pipeline_template: Repo, tmp_path: Path) -> None:
+    out = tmp_path / "plots"
+    result = pipeline_template.dvc("plots", "show", "-o", str(out))
+    html = (out / "index.html").read_text()
+    for title in ("ROC", "Precision-recall", "Calibration", "confusion_test.png"):
+        assert title in html, result.stdout
+
+
+def test_repro_force_is_byte_identical(pipeline_repo: Repo) -> None:
+    before = lock_outs(pipeline_repo.read_yaml("dvc.lock"))
+    pipeline_repo.dvc("repro", "-f")
+    after = lock_outs(pipeline_repo.read_yaml("dvc.lock"))
+    assert after == before
+    assert any(path.endswith("images") for path in after)  # PNGs are included
+
+
+def test_fresh_clone_reproduces_committed_lock(pipeline_template: Repo, tmp_path: Path) -> None:
+    clone = tmp_path / "clone"
+    make_runner(tmp_path)("git", "clone", "-q", str(pipeline_template.path), str(clone))
+    repo = Repo(clone)
+    assert not (clone / ".dvc" / "cache").exists()
+    result = repo.dvc("repro")
+    assert {"ingest", "train", "evaluate"} <= set(ran_stages(result.stdout))
+    assert repo.git("status", "--porcelain").stdout == ""  # dvc.lock and metrics unchanged
+
+
+def test_param_change_reruns_only_its_stages(pipeline_repo: Repo) -> None:
+    pipeline_repo.edit_params({"evaluate": {"threshold": 0.3}})
+    assert changed_stages(pipeline_repo) == ["evaluate"]
+    assert ran_stages(pipeline_repo.dvc("repro").stdout) == ["evaluate"]
+
+    pipeline_repo.edit_params({"featurize": {"numeric": ["distance", "sched_hour", "temp"]}})
+    assert changed_stages(pipeline_repo) == ["featurize", "train", "evaluate"]
+    assert ran_stages(pipeline_repo.dvc("repro").stdout) == ["featurize", "train", "evaluate"]
+
+
+def test_code_edit_reruns_that_stage_and_later(pipeline_repo: Repo) -> None:
+    module = pipeline_repo.path / "src/mlrepro/stages/split.py"
+    module.write_text(module.read_text().replace("def split(", "def split(  # edited\n", 1))
+    assert changed_stages(pipeline_repo) == ["split"]
+    result = pipeline_repo.dvc("repro")
+    assert ran_stages(result.stdout)[0] == "split"
+    assert "ingest" not in ran_stages(result.stdout)
+
+    shared = pipeline_repo.path / "src/mlrepro/evaluation.py"
+    shared.write_text(shared.read_text() + "\n# edited\n")
+    assert changed_stages(pipeline_repo) == ["evaluate"]
+
+
+def test_queued_sweep_and_code_change_run_in_their_own_copies(pipeline_repo: Repo) -> None:
+    repo = pipeline_repo
+    repo.dvc("exp", "run", "-S", "train.max_iter=20,40", "--queue")
+    module = repo.path / "src/mlrepro/stages/evaluate.py"
+    original = module.read_text()
+    marker = '    metrics["code_marker"] = {"value": 1}\n    write_json(args.metrics, metrics)\n'
+    module.write_text(original.replace("    write_json(args.metrics, metrics)\n", marker, 1))
+    repo.dvc("exp", "run", "--queue", "-n", "code-change")
+    module.write_text(original)  # the queued copy keeps the change; the work tree does not
+
+    repo.dvc("queue", "start", "-j", "1")
+    wait_for_queue(repo)
+    exps = experiments(repo)
+    assert sorted(e["params"]["train"]["max_iter"] for e in exps.values()) == [20, 20, 40], exps
+    assert "code_marker" in exps["code-change"]["metrics"], exps["code-change"]
+    for name, exp in exps.items():
+        assert exp["metrics"]["test"]["roc_auc"] > 0.5, (name, exp)
+        if name != "code-change":
+            assert "code_marker" not in exp["metrics"], (name, exp)
+
+
+def wait_for_queue(repo: Repo, timeout: float = 900) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = repo.dvc("queue", "status").stdout
+        if "Queued" not in status and "Running" not in status:
+            assert "Failed" not in status, status + repo.dvc("queue", "logs", "code-change").stdout
+            return
+        time.sleep(3)
+    raise AssertionError(f"queue did not finish in {timeout} s:\n{status}")
+
+
+def experiments(repo: Repo) -> dict[str, dict[str, Any]]:
+    """Experiment name -> {"params": params.yaml data, "metrics": metrics.json data}."""
+    shown = json.loads(repo.dvc("exp", "show", "--json").stdout)
+    out = {}
+    for commit in shown:
+        for exp in commit.get("experiments") or []:
+            for rev in exp["revs"]:
+                data = rev["data"]
+                out[data.get("name") or rev["rev"]] = {
+                    "params": data["params"]["params.yaml"]["data"],
+                    "metrics": data["metrics"]["evaluate/metrics.json"]["data"],
+                }
+    return out
+
+
+def test_dvc_exp_run_set_param(pipeline_repo: Repo) -> None:
+    result = pipeline_repo.dvc("exp", "run", "-S", "train.max_iter=10")
+    assert ran_stages(result.stdout) == ["train", "evaluate"]
+    shown = experiments(pipeline_repo)
+    assert [e["params"]["train"]["max_iter"] for e in shown.values()] == [10]
+
+
+def _completed(result: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
