@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
+from plain import commands
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -33,7 +34,8 @@ LOGS = BENCH / "out"
 GOAL = 1.3
 BYTECODE_VARS = ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
 COMMAND = " ".join([".venv/bin/python", *map(shlex.quote, sys.argv)])
-PLAIN, COLD, NOOP = "plain script (bench/plain.py)", "dvc repro (cold)", "dvc repro (no-op)"
+PLAIN, STAGES = "plain script, one process (bench/plain.py)", "stage commands, no DVC"
+COLD, NOOP = "dvc repro (cold)", "dvc repro (no-op)"
 
 
 @dataclass(frozen=True)
@@ -81,32 +83,42 @@ def cache_mib(repo: Path) -> float:
     return sum(p.stat().st_size for p in files) / 1024**2
 
 
+def run_dvc(repo: Path, run: int) -> dict[str, Measurement]:
+    cold = measure(["dvc", "repro"], repo, LOGS / f"run{run}-dvc-cold.log")
+    noop_log = LOGS / f"run{run}-dvc-noop.log"
+    noop = measure(["dvc", "repro"], repo, noop_log)
+    if "up to date" not in noop_log.read_text():
+        raise SystemExit(f"run {run}: the second dvc repro was not a no-op (see {noop_log})")
+    return {COLD: cold, NOOP: noop}
+
+
+def run_plain(repo: Path, run: int) -> dict[str, Measurement]:
+    argv = [sys.executable, str(BENCH / "plain.py")]
+    return {PLAIN: measure(argv, repo, LOGS / f"run{run}-plain.log")}
+
+
+def run_stages(repo: Path, run: int) -> dict[str, Measurement]:
+    """dvc.yaml's stage commands, one after another in one shell: DVC's processes, no DVC."""
+    script = " && ".join(commands(yaml.safe_load((repo / "dvc.yaml").read_text())).values())
+    return {STAGES: measure(["sh", "-c", script], repo, LOGS / f"run{run}-stages.log")}
+
+
+RUNNERS = {"dvc": run_dvc, "plain": run_plain, "stages": run_stages}
+
+
 def one_run(run: int, tmp: Path, args: argparse.Namespace) -> tuple[dict[str, Measurement], float]:
-    """Cold and no-op `dvc repro` in one clone, the plain script in another (order alternates);
-    also the MiB that DVC stored in its cache."""
-    dvc_dir, plain_dir = (
-        clone(tmp / f"{name}{run}", args.max_rows, (args.valid_start, args.test_start))
-        for name in ("dvc", "plain")
-    )
+    """Each runner in its own fresh clone, in an order that rotates from run to run; also the
+    MiB that DVC stored in its cache. All must write the same evaluate/metrics.json."""
+    names = list(RUNNERS)
+    names = names[(run - 1) % 3 :] + names[: (run - 1) % 3]
     results: dict[str, Measurement] = {}
-
-    def dvc() -> None:
-        results[COLD] = measure(["dvc", "repro"], dvc_dir, LOGS / f"run{run}-dvc-cold.log")
-        noop_log = LOGS / f"run{run}-dvc-noop.log"
-        results[NOOP] = measure(["dvc", "repro"], dvc_dir, noop_log)
-        if "up to date" not in noop_log.read_text():
-            raise SystemExit(f"run {run}: the second dvc repro was not a no-op (see {noop_log})")
-
-    def plain() -> None:
-        argv = [sys.executable, str(BENCH / "plain.py")]
-        results[PLAIN] = measure(argv, plain_dir, LOGS / f"run{run}-plain.log")
-
-    for step in (plain, dvc) if run % 2 else (dvc, plain):
-        step()
-    metrics = [(d / "evaluate" / "metrics.json").read_bytes() for d in (dvc_dir, plain_dir)]
-    if metrics[0] != metrics[1]:
-        raise SystemExit(f"run {run}: dvc and plain wrote different evaluate/metrics.json")
-    return results, cache_mib(dvc_dir)
+    for name in names:
+        repo = clone(tmp / f"{name}{run}", args.max_rows, (args.valid_start, args.test_start))
+        results |= RUNNERS[name](repo, run)
+    metrics = {(tmp / f"{name}{run}" / "evaluate" / "metrics.json").read_bytes() for name in names}
+    if len(metrics) != 1:
+        raise SystemExit(f"run {run}: the runs wrote different evaluate/metrics.json")
+    return results, cache_mib(tmp / f"dvc{run}")
 
 
 def first(pattern: str, text: str) -> str:
@@ -117,15 +129,12 @@ def first(pattern: str, text: str) -> str:
 
 
 def stage_starts(tmp: Path) -> dict[str, float]:
-    """Wall seconds for each stage's process to start and import (`python -m <module> --help`)."""
+    """Wall seconds for each stage's command to start and import, run with `--help` appended."""
     here = clone(tmp / "starts", None, ("", ""))
-    stages = yaml.safe_load((here / "dvc.yaml").read_text())["stages"]
-    argv = ["env", "PYTHONPATH=src", "python", "-m"]
+    cmds = commands(yaml.safe_load((here / "dvc.yaml").read_text()))
     return {
-        name: measure(
-            [*argv, first(r"-m (\S+)", stage["cmd"]), "--help"], here, LOGS / f"start-{name}.log"
-        ).wall
-        for name, stage in stages.items()
+        name: measure(["sh", "-c", f"{cmd} --help"], here, LOGS / f"start-{name}.log").wall
+        for name, cmd in cmds.items()
     }
 
 
@@ -161,11 +170,9 @@ def render(
     info: dict[str, str],
 ) -> str:
     """The Markdown report: machine, command, the table, the goal and where the overhead goes."""
-    rows = {label: median(runs, label) for label in (PLAIN, COLD, NOOP)}
-    plain, cold, noop = rows[PLAIN], rows[COLD], rows[NOOP]
+    rows = {label: median(runs, label) for label in (PLAIN, STAGES, COLD, NOOP)}
+    plain, stages, cold, noop = rows[PLAIN], rows[STAGES], rows[COLD], rows[NOOP]
     ratio = cold.wall / plain.wall
-    extra_starts = sum(starts.values()) - max(starts.values())
-    rest = cold.wall - plain.wall - extra_starts - noop.wall
     lines = [
         "# Benchmark: `dvc repro` against a plain script",
         "",
@@ -173,8 +180,8 @@ def render(
         "",
         *(f"- {key}: {value}" for key, value in info.items()),
         "",
-        f"Median of {len(runs)} run(s); each run uses fresh `git clone`s of HEAD "
-        "(no outputs, empty DVC cache).",
+        f"Median of {len(runs)} run(s); each command runs in its own fresh `git clone` of HEAD "
+        "(no outputs, empty DVC cache); all write the same `evaluate/metrics.json`.",
         "",
         "| what | wall (s) | CPU (s) | peak memory (MiB) | wall / plain | wall per run (s) |",
         "|---|--:|--:|--:|--:|---|",
@@ -194,21 +201,22 @@ def render(
         "",
         "## Where DVC's overhead comes from",
         "",
-        f"Cold `dvc repro` takes {cold.wall - plain.wall:.1f} s more than the plain script:",
+        f"Cold `dvc repro` takes {cold.wall - plain.wall:.1f} s more than the plain script. "
+        f'"{STAGES}" runs the same stage commands in one shell, so it splits that in two:',
         "",
-        f"- **A process start per stage.** DVC runs each stage's `cmd` in a new shell and Python, "
-        f"which imports pandas, pyarrow, scikit-learn and the rest again. Start-up and import "
-        f"(`python -m <stage> --help`), seconds: {starts_text}; the plain script pays one of "
-        f"these, so about {extra_starts:.1f} s is extra.",
-        "- **DVC itself.** Starting `dvc`, reading dvc.yaml, dvc.lock and params.yaml and checking "
-        f"every dependency and output costs about what the no-op run takes: {noop.wall:.1f} s.",
-        f"- **Hashing outputs and copying them into the cache** (plus dvc.lock and run-cache "
-        f"writes): the remaining {rest:.1f} s. This pipeline's cached outputs are {cache:.1f} MiB "
-        "(after the cold run), hashed once and copied into `.dvc/cache` (no reflinks on ext4).",
+        f"- **A process start per stage: {stages.wall - plain.wall:.1f} s** ({STAGES} minus "
+        "the plain script). Each stage is a new Python that imports pandas, pyarrow, "
+        "scikit-learn and the rest again, where the plain script imports them once. Start-up "
+        f"and import alone (the stage's command with `--help`), seconds: {starts_text}.",
+        f"- **DVC itself: {cold.wall - stages.wall:.1f} s** (cold `dvc repro` minus {STAGES}). "
+        f"Starting `dvc`, reading dvc.yaml, dvc.lock and params.yaml and checking every "
+        f"dependency and output is about the no-op run, {noop.wall:.1f} s; the rest is hashing "
+        f"each stage's outputs, copying them into `.dvc/cache` ({cache:.1f} MiB here; ext4 has "
+        "no reflinks) and writing dvc.lock and the run cache after every stage.",
         "",
-        "Peak memory: DVC runs each stage in its own process, so its peak is the largest stage "
-        "(evaluate or train) plus nothing from the stages before; the plain script keeps every "
-        "import and allocation of earlier stages in one process.",
+        "Peak memory is the largest single process. DVC runs each stage in its own process, so "
+        "its peak is the largest stage; the plain script carries every import and allocation of "
+        "earlier stages into the later ones.",
         "",
         "Logs of every measured command: `bench/out/` (not committed).",
     ]
@@ -226,7 +234,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--valid-start", default="2013-01-18", help="with --max-rows")
     parser.add_argument("--test-start", default="2013-01-22", help="with --max-rows")
     parser.add_argument("--output", type=Path, default=BENCH / "RESULTS.md")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    return args
 
 
 def main() -> int:
@@ -241,11 +252,11 @@ def main() -> int:
             runs.append(result)
             caches.append(cache)
             print(f"run {run}: " + ", ".join(f"{k} {m.wall:.1f} s" for k, m in result.items()))
-    if args.max_rows is not None:
-        info["data"] = f"earliest {args.max_rows} flights (split at {args.valid_start}, "
-        info["data"] += f"{args.test_start})"
-    else:
-        info["data"] = "full (params.yaml as committed)"
+    info["data"] = (
+        "all rows (params.yaml as committed)"
+        if args.max_rows is None
+        else f"earliest {args.max_rows} rows, split at {args.valid_start} / {args.test_start}"
+    )
     info["load average (1 min) at end"] = f"{os.getloadavg()[0]:.2f}"
     report = render(runs, starts, statistics.median(caches), info)
     args.output.write_text(report)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +181,7 @@ def experiments(repo: Repo) -> dict[str, dict[str, Any]]:
         for exp in commit.get("experiments") or []:
             for rev in exp["revs"]:
                 data = rev["data"]
-                out[data.get("name") or rev["rev"]] = {
+                out[rev.get("name") or exp.get("name") or rev["rev"]] = {
                     "params": data["params"]["params.yaml"]["data"],
                     "metrics": data["metrics"]["evaluate/metrics.json"]["data"],
                 }
@@ -194,7 +193,3 @@ def test_dvc_exp_run_set_param(pipeline_repo: Repo) -> None:
     assert ran_stages(result.stdout) == ["train", "evaluate"]
     shown = experiments(pipeline_repo)
     assert [e["params"]["train"]["max_iter"] for e in shown.values()] == [10]
-
-
-def _completed(result: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"

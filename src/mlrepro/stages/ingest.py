@@ -90,8 +90,8 @@ def read_raw(raw: RawFile, spec: TableSpec) -> tuple[pd.DataFrame, int]:
     try:
         text = pd.read_csv(raw.path, dtype="string", keep_default_na=False, na_filter=False)
     except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{raw.path}: cannot be read as CSV: {exc}") from None
-    return parse_table(text, spec, file=str(raw.path)), len(text)
+        raise DataError(f"{raw.origin}: cannot be read as CSV: {exc}") from None
+    return parse_table(text, spec, file=raw.origin), len(text)
 
 
 def earliest_rows(df: pd.DataFrame, time_column: str | None, max_rows: int | None) -> pd.DataFrame:
