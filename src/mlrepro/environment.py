@@ -9,7 +9,7 @@ PACKAGES = ("dvc", "numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "jobli
 
 
 def environment() -> dict[str, object]:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             versions[name] = importlib.metadata.version(name)

@@ -16,7 +16,7 @@ from mlrepro.core.errors import ParamsError
 
 
 def as_model_input(df: pd.DataFrame, categorical: list[str], numeric: list[str]) -> pd.DataFrame:
-    """Declared features only, in order: categories as object with NaN for missing, numbers as float."""
+    """Declared features in order: categories as object (NaN if missing), numbers as float."""
     out = {c: df[c].astype("object").where(df[c].notna(), np.nan) for c in categorical}
     out.update({c: df[c].astype("float64") for c in numeric})
     return pd.DataFrame(out, index=df.index)

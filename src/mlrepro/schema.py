@@ -136,13 +136,12 @@ def _parse_column(text: pd.Series, col: ColumnSpec, file: str) -> pd.Series:
     text = text.astype("string").str.strip().replace({"": pd.NA, "NA": pd.NA})
     if col.dtype == "string":
         return text
+    parsed: pd.Series
     if col.dtype == "datetime":
         parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
-        parsed = parsed.astype(DTYPES["datetime"])
     elif col.dtype == "bool":
         lower = text.str.lower()
         parsed = lower.map(lambda v: True if v in _TRUE else False if v in _FALSE else pd.NA)
-        parsed = parsed.astype("boolean")
     else:
         parsed = pd.to_numeric(text, errors="coerce")
     bad = parsed.isna() & text.notna()
@@ -153,7 +152,8 @@ def _parse_column(text: pd.Series, col: ColumnSpec, file: str) -> pd.Series:
         raise DataError(
             f"{file}: column {col.name!r} row {row + 1}: {text.iloc[row]!r} is not {col.dtype}"
         )
-    return parsed.astype(DTYPES[col.dtype])
+    dtype: Any = DTYPES[col.dtype]
+    return parsed.astype(dtype)
 
 
 def pandera_schema(spec: TableSpec) -> pa.DataFrameSchema:
@@ -187,7 +187,7 @@ def _violations(spec: TableSpec, cases: pd.DataFrame, max_examples: int) -> list
             for missing in group["failure_case"]:
                 out.append(Violation(spec.name, str(missing), "column present", 1, ()))
             continue
-        column_name = None if pd.isna(column) else str(column)
+        column_name = None if column is None or column != column else str(column)
         examples = tuple(_example(v) for v in group["failure_case"].head(max_examples))
         check_name = _check_name(str(check), spec, column_name)
         out.append(Violation(spec.name, column_name, check_name, len(group), examples))

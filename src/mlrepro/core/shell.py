@@ -19,7 +19,7 @@ def run_stage(
     inputs: Sequence[str],
     outputs: Sequence[str],
 ) -> int:
-    """Parse `--<input>` / `--<output>` paths, call `body(args)`, turn MlreproError into one line."""
+    """Parse `--<input>` / `--<output>` paths, call `body(args)`; MlreproError -> one line."""
     parser = argparse.ArgumentParser(prog=f"python -m mlrepro.stages.{name}")
     for option in [*inputs, *outputs]:
         parser.add_argument(f"--{option}", required=True)

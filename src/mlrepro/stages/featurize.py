@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -122,20 +123,22 @@ def _run(args: argparse.Namespace) -> None:
     names = {j.table for j in spec.joins}
     for name in sorted(names - {s.name for s in params.ingest.sources}):
         raise ParamsError(f"params.yaml: featurize.joins: table {name!r} is not an ingest source")
-    right, report = {}, {"label": spec.label, "joins": {}, "parts": {}}
+    right: dict[str, pd.DataFrame] = {}
+    joins: dict[str, Any] = {}
+    parts: dict[str, Any] = {}
     for join in spec.joins:
         table = read_parquet(Path(args.tables) / f"{join.table}.parquet")
         right[join.table], dropped = prepare_join(table, join)
-        report["joins"][join.table] = {"duplicate_keys_dropped": dropped}
+        joins[join.table] = {"duplicate_keys_dropped": dropped}
     keep = [params.split.time_column] if params.split.time_column else []
     out = fresh_dir(args.out)
     for part in PARTS:
         df = read_parquet(Path(args.data) / f"{part}.parquet")
         features, counts = featurize(df, right, spec, keep)
         write_parquet(features, out / f"{part}.parquet")
-        report["parts"][part] = counts
+        parts[part] = counts
         print(f"featurize: {part}: {counts}")
-    write_json(args.report, report)
+    write_json(args.report, {"label": spec.label, "joins": joins, "parts": parts})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
