@@ -29,7 +29,7 @@ env: $(VENV)/.synced ## build the pinned environment (.venv) from uv.lock
 
 repro: env ## run the pipeline (dvc repro) on the default data and print the metrics
 	dvc repro
-	dvc metrics show
+	mlrepro metrics show
 	@git diff --quiet -- dvc.lock 2>/dev/null || echo "note: dvc.lock differs from the committed one (git diff dvc.lock)"
 
 test: lint typecheck pytest ## ruff, mypy and the test suite

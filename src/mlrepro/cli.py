@@ -6,14 +6,19 @@ Each command's help text ends in an example. User errors print one line and exit
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from mlrepro import __version__
 from mlrepro.checks import check_project
 from mlrepro.core.errors import MlreproError
-from mlrepro.core.params import PARAMS_FILE
+from mlrepro.core.files import read_json
+from mlrepro.core.params import PARAMS_FILE, PARTS
 from mlrepro.schema import SCHEMA_FILE
+
+METRICS_FILE = "evaluate/metrics.json"  # dvc.yaml vars.paths.metrics; tests/test_docs.py checks it
 
 
 def _params_check(args: argparse.Namespace) -> int:
@@ -23,11 +28,34 @@ def _params_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics_show(args: argparse.Namespace) -> int:
+    print(render_metrics(read_json(args.file)))
+    return 0
+
+
+def render_metrics(metrics: dict[str, Any]) -> str:
+    """A terminal table: one row per metric, one column per part (valid, test, ...)."""
+    parts = sorted(metrics, key=lambda p: (PARTS.index(p) if p in PARTS else len(PARTS), p))
+    names = [n for n in metrics[parts[0]] if not isinstance(metrics[parts[0]][n], dict)]
+    width = max(len(n) for n in names)
+    lines = ["metric".ljust(width) + "".join(f"{p:>12}" for p in parts)]
+    for name in names:
+        cells = "".join(f"{_cell(metrics[p].get(name)):>12}" for p in parts)
+        lines.append(name.ljust(width) + cells)
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "—" if value is None else str(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlrepro",
         description="Reproducible machine-learning pipelines on DVC and Git.",
-        epilog="Example: mlrepro params check",
+        epilog="Example: mlrepro metrics show",
     )
     parser.add_argument("--version", action="version", version=f"mlrepro {__version__}")
     nouns = parser.add_subparsers(dest="noun", metavar="NOUN", required=True)
@@ -47,6 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--params", default=PARAMS_FILE, help="default: %(default)s")
     check.add_argument("--schema", default=SCHEMA_FILE, help="default: %(default)s")
     check.set_defaults(func=_params_check)
+
+    metrics = nouns.add_parser("metrics", help="the pipeline's metrics")
+    verbs = metrics.add_subparsers(dest="verb", metavar="VERB", required=True)
+    show = verbs.add_parser(
+        "show",
+        help="print the metrics file as a table, one column per part",
+        description="Print the metrics file that the evaluate stage writes as a table.",
+        epilog="Example: mlrepro metrics show evaluate/metrics.json",
+    )
+    show.add_argument("file", nargs="?", default=METRICS_FILE, help="default: %(default)s")
+    show.set_defaults(func=_metrics_show)
     return parser
 
 
@@ -57,6 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MlreproError as exc:
         print(f"mlrepro: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # output piped into `head` and closed early: not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps Python's exit-time flush quiet
+        return 0
     return code
 
 
