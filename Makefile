@@ -21,8 +21,10 @@ help: ## list the targets
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
+# --compile-bytecode: each stage is a new Python process; with PYTHONDONTWRITEBYTECODE set (as on
+# some machines) every import of pandas or scikit-learn would otherwise compile from source
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
 env: $(VENV)/.synced ## build the pinned environment (.venv) from uv.lock

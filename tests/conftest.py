@@ -110,6 +110,8 @@ def build_repo(path: Path) -> Repo:
     shutil.copytree(PROJECT / "src", path / "src", ignore=shutil.ignore_patterns("__pycache__"))
     repo = Repo(path)
     repo.git("init", "-q", "-b", "main")
+    repo.git("config", "user.name", "mlrepro tests")  # dvc exp commits without the env vars
+    repo.git("config", "user.email", "tests@mlrepro.invalid")
     repo.dvc("init", "-q")
     shutil.copy2(PROJECT / ".dvc" / "config", path / ".dvc" / "config")
     repo.edit_params(SLICE)
