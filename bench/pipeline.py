@@ -3,7 +3,7 @@
 bench/plain.py runs every stage in one Python process; "stage commands, no DVC" runs dvc.yaml's
 commands one after another in a shell. Goal: cold `dvc repro` at most 1.3x the plain script.
 
-Every measured run works in a fresh `git clone` of this repository's HEAD (no outputs, empty DVC
+Every measured command works in a fresh `git clone` of this repository's HEAD (no outputs, empty DVC
 cache), with the venv's bin directory first on PATH and DVC_NO_ANALYTICS=1. Peak memory is the
 max RSS of the largest process in the command's tree (os.wait4 on that one child, so
 measurements never mix). Logs go to bench/out/. Example:
@@ -37,7 +37,14 @@ GOAL = 1.3
 ENV_VARS = ("OMP_NUM_THREADS", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
 COMMAND = " ".join([".venv/bin/python", *map(shlex.quote, sys.argv)])
 PLAIN, STAGES = "plain script, one process (bench/plain.py)", "stage commands, no DVC"
+PYC = ".pyc files in .venv"
 COLD, NOOP = "dvc repro (cold)", "dvc repro (no-op)"
+NO_BYTECODE = [
+    "No .pyc files in .venv: unless Python may write them, every stage process compiles pandas, "
+    "scikit-learn and the rest from source, which multiplies the start-up cost above. "
+    "`make env` installs the environment with `uv sync --compile-bytecode`.",
+    "",
+]
 
 
 @dataclass(frozen=True)
@@ -68,14 +75,21 @@ def measure(argv: list[str], cwd: Path, log: Path) -> Measurement:
     return Measurement(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
-def clone(dest: Path, max_rows: int | None, boundaries: tuple[str, str]) -> Path:
-    """A fresh clone of HEAD; with max_rows, params.yaml keeps only the earliest rows."""
-    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(dest)], check=True)
-    if max_rows is not None:
+def git(*argv: str, cwd: Path = ROOT) -> str:
+    return subprocess.run(
+        ["git", *argv], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def clone(dest: Path, args: argparse.Namespace) -> Path:
+    """A fresh clone at `args.commit`; with --max-rows, params.yaml keeps the earliest rows."""
+    git("clone", "--quiet", "--no-checkout", str(ROOT), str(dest))
+    git("checkout", "--quiet", args.commit, cwd=dest)
+    if args.max_rows is not None:
         path = dest / "params.yaml"
         params = yaml.safe_load(path.read_text())
-        params["ingest"]["max_rows"] = max_rows
-        params["split"]["valid_start"], params["split"]["test_start"] = boundaries
+        params["ingest"]["max_rows"] = args.max_rows
+        params["split"].update(valid_start=args.valid_start, test_start=args.test_start)
         path.write_text(yaml.safe_dump(params, sort_keys=False))
     return dest
 
@@ -115,7 +129,7 @@ def one_run(run: int, tmp: Path, args: argparse.Namespace) -> tuple[dict[str, Me
     names = names[(run - 1) % 3 :] + names[: (run - 1) % 3]
     results: dict[str, Measurement] = {}
     for name in names:
-        repo = clone(tmp / f"{name}{run}", args.max_rows, (args.valid_start, args.test_start))
+        repo = clone(tmp / f"{name}{run}", args)
         results |= RUNNERS[name](repo, run)
     metrics = {(tmp / f"{name}{run}" / "evaluate" / "metrics.json").read_bytes() for name in names}
     if len(metrics) != 1:
@@ -130,9 +144,9 @@ def first(pattern: str, text: str) -> str:
     return match.group(1)
 
 
-def stage_starts(tmp: Path) -> dict[str, float]:
+def stage_starts(tmp: Path, args: argparse.Namespace) -> dict[str, float]:
     """Wall seconds for each stage's command to start and import, run with `--help` appended."""
-    here = clone(tmp / "starts", None, ("", ""))
+    here = clone(tmp / "starts", args)
     cmds = commands(yaml.safe_load((here / "dvc.yaml").read_text()))
     return {
         name: measure(["sh", "-c", f"{cmd} --help"], here, LOGS / f"start-{name}.log").wall
@@ -140,21 +154,21 @@ def stage_starts(tmp: Path) -> dict[str, float]:
     }
 
 
-def machine() -> dict[str, str]:
+def machine(commit: str) -> dict[str, str]:
     mem_kib = int(first(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()))
     dvc = subprocess.run(["dvc", "--version"], env=bench_env(), capture_output=True, text=True)
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True)
     pyc = any((ROOT / ".venv").rglob("__pycache__/*.pyc"))
     variables = [f"{k}={os.environ.get(k, 'unset')}" for k in ENV_VARS]
     return {
         "date (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
-        "commit (HEAD, cloned)": head.stdout.decode().strip(),
+        "commit (cloned)": commit[:12],
         "CPUs (nproc)": str(os.cpu_count()),
         "RAM": f"{mem_kib / 1024**2:.1f} GiB",
         "OS": platform.platform(),
         "Python": platform.python_version(),
         "DVC": dvc.stdout.strip(),
-        "environment": ", ".join([*variables, f".pyc files in .venv: {'yes' if pyc else 'no'}"]),
+        "environment": ", ".join(variables),
+        PYC: "yes" if pyc else "no",
         "load average (1 min) at start": f"{os.getloadavg()[0]:.2f}",
     }
 
@@ -213,9 +227,11 @@ def render(
         f"- **DVC itself: {cold.wall - stages.wall:.1f} s** (cold `dvc repro` minus {STAGES}). "
         f"Starting `dvc`, reading dvc.yaml, dvc.lock and params.yaml and checking every "
         f"dependency and output is about the no-op run, {noop.wall:.1f} s; the rest is hashing "
-        f"each stage's outputs, copying them into `.dvc/cache` ({cache:.1f} MiB here; ext4 has "
-        "no reflinks) and writing dvc.lock and the run cache after every stage.",
+        f"each stage's outputs, copying them into `.dvc/cache` ({cache:.1f} MiB here; a full "
+        "copy unless the file system has reflinks) and writing dvc.lock and the run cache after "
+        "every stage. A difference smaller than the spread of the runs (wall per run) is noise.",
         "",
+        *(NO_BYTECODE if info[PYC] == "no" else []),
         "Peak memory is the largest single process. DVC runs each stage in its own process, so "
         "its peak is the largest stage; the plain script carries every import and allocation of "
         "earlier stages into the later ones.",
@@ -249,10 +265,11 @@ def main() -> int:
     args = parse_args()
     if args.threads is not None:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    info = machine()
+    args.commit = git("rev-parse", "HEAD").strip()
+    info = machine(args.commit)
     with tempfile.TemporaryDirectory(prefix="mlrepro-bench-") as name:
         tmp = Path(name)
-        starts = stage_starts(tmp)
+        starts = stage_starts(tmp, args)
         runs, caches = [], []
         for run in range(1, args.runs + 1):
             result, cache = one_run(run, tmp, args)
