@@ -103,11 +103,22 @@ class Repo:
         self.git("commit", "-q", "-m", message)
 
 
+def copy_snapshot_records(path: Path) -> None:
+    """The git-tracked part of data/snapshots (manifests, .dvc files, .gitignore), not the bytes:
+    like a fresh clone with no remote, so ingest restores the pinned snapshots from the source."""
+    for record in (PROJECT / "data" / "snapshots").rglob("*"):
+        if record.is_file() and (record.suffix in (".json", ".dvc") or record.name == ".gitignore"):
+            target = path / record.relative_to(PROJECT)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(record, target)
+
+
 def build_repo(path: Path) -> Repo:
     path.mkdir(parents=True)
     for name in PIPELINE_FILES:
         shutil.copy2(PROJECT / name, path / name)
     shutil.copytree(PROJECT / "src", path / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    copy_snapshot_records(path)
     repo = Repo(path)
     repo.git("init", "-q", "-b", "main")
     repo.git("config", "user.name", "mlrepro tests")  # dvc exp commits without the env vars

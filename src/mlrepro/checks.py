@@ -7,7 +7,7 @@ from pathlib import Path
 from mlrepro.core.errors import ParamsError
 from mlrepro.core.params import load_params
 from mlrepro.schema import load_schema
-from mlrepro.stages.ingest import resolve_source
+from mlrepro.snapshot.sources import source_files
 
 
 def check_project(params_file: str, schema_file: str) -> list[str]:
@@ -17,7 +17,8 @@ def check_project(params_file: str, schema_file: str) -> list[str]:
     for source in params.ingest.sources:
         if source.name not in schema:
             raise ParamsError(f"{params_file}: ingest.sources.{source.name}: not in {schema_file}")
-        resolve_source(source, Path.cwd())
+        if source.path is not None:
+            source_files(source, Path.cwd())
     spec = params.featurize
     available = set(schema[params.ingest.main].names)
     for join in spec.joins:

@@ -17,6 +17,7 @@ from mlrepro.core.errors import MlreproError
 from mlrepro.core.files import read_json
 from mlrepro.core.params import PARAMS_FILE, PARTS
 from mlrepro.schema import SCHEMA_FILE
+from mlrepro.snapshot.cli import add_commands as add_snapshot_commands
 
 METRICS_FILE = "evaluate/metrics.json"  # dvc.yaml vars.paths.metrics; tests/test_docs.py checks it
 
@@ -75,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--params", default=PARAMS_FILE, help="default: %(default)s")
     check.add_argument("--schema", default=SCHEMA_FILE, help="default: %(default)s")
     check.set_defaults(func=_params_check)
+
+    add_snapshot_commands(nouns)
 
     metrics = nouns.add_parser("metrics", help="the pipeline's metrics")
     verbs = metrics.add_subparsers(dest="verb", metavar="VERB", required=True)

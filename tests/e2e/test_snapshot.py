@@ -1,0 +1,252 @@
+"""`mlrepro snapshot ...` in a real git + DVC repo with small local sources."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import PROJECT, Repo, tool_env
+
+pytestmark = pytest.mark.e2e
+
+ITEMS = (
+    "item_id,color,size,when\n1,red,2.5,2024-01-01\n2,blue,3.0,2024-01-02\n3,red,1.0,2024-01-03\n"
+)
+
+
+@pytest.fixture
+def snap_repo(tmp_path: Path) -> Repo:
+    """A git + DVC repo whose params.yaml declares local sources: a file, a dir and a glob."""
+    path = tmp_path / "repo"
+    (path / "raw" / "parts").mkdir(parents=True)
+    (path / "raw" / "items.csv").write_text(ITEMS)
+    for i in range(3):
+        (path / "raw" / "parts" / f"p{i}.csv").write_text(f"a,b\n{i},x\n")
+    repo = Repo(path)
+    repo.git("init", "-q", "-b", "main")
+    repo.dvc("init", "-q")
+    shutil.copy2(PROJECT / ".dvc" / "config", path / ".dvc" / "config")
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    params["ingest"] = {
+        "sources": {
+            "items": {"path": "raw/items.csv", "key": ["item_id"]},
+            "parts": {"path": "raw/parts"},
+            "globbed": {"path": "raw/parts/p[01].csv"},
+            "early": {
+                "path": "raw/items.csv",
+                "as_of": {"column": "when", "cutoff": "2024-01-02"},
+            },
+        },
+        "main": "items",
+        "pins": None,
+    }
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    repo.commit_all("sources")
+    return repo
+
+
+def mlrepro(repo: Repo, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+    result = repo.run("mlrepro", *args, check=False)
+    assert result.returncode == code, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def listed(repo: Repo, source: str) -> list[dict[str, Any]]:
+    return list(json.loads(mlrepro(repo, "snapshot", "list", source, "--json").stdout))
+
+
+def test_take_list_show_pin(snap_repo: Repo) -> None:
+    out = mlrepro(snap_repo, "snapshot", "take", "items").stdout
+    assert out.startswith("took items@"), out
+    [entry] = listed(snap_repo, "items")
+    assert (entry["rows"], entry["bytes"], entry["pinned"]) == (3, len(ITEMS), False)
+
+    again = mlrepro(snap_repo, "snapshot", "take", "items").stdout
+    assert again == f"items: content identical to items@{entry['id']}; reusing it\n"
+    assert len(listed(snap_repo, "items")) == 1
+
+    shown = json.loads(mlrepro(snap_repo, "snapshot", "show", "items@latest", "--json").stdout)
+    assert shown["id"] == entry["id"] and shown["source"] == "items"
+    assert shown["definition"] == {"key": ["item_id"], "name": "items", "path": "raw/items.csv"}
+    [file] = shown["files"]
+    assert file["path"] == "items.csv" and file["rows"] == 3
+    assert file["columns"] == {"item_id": "int64", "color": "str", "size": "float64", "when": "str"}
+    assert shown["taken_at"].endswith("Z") and shown["git_commit"]
+
+    folder = snap_repo.path / "data/snapshots/items" / entry["id"]
+    assert not (folder / "items.csv").stat().st_mode & 0o222
+    assert (snap_repo.path / "data/snapshots/items" / f"{entry['id']}.dvc").is_file()
+
+    prefix = entry["id"][:10]
+    mlrepro(snap_repo, "snapshot", "pin", f"items@{prefix}")
+    assert snap_repo.read_yaml("params.yaml")["ingest"]["pins"] == {"items": entry["id"]}
+    assert listed(snap_repo, "items")[0]["pinned"] is True
+    assert "params.yaml" in snap_repo.git("status", "--porcelain").stdout
+
+
+def test_directory_glob_and_as_of_sources(snap_repo: Repo) -> None:
+    for name in ("parts", "globbed", "early"):
+        mlrepro(snap_repo, "snapshot", "take", name)
+    files = {
+        name: [f["path"] for f in shown_files(snap_repo, f"{name}@latest")]
+        for name in ("parts", "globbed")
+    }
+    assert files == {"parts": ["p0.csv", "p1.csv", "p2.csv"], "globbed": ["p0.csv", "p1.csv"]}
+    [early] = shown_files(snap_repo, "early@latest")
+    assert early["rows"] == 2
+    first = early["sha256"]
+    with open(snap_repo.path / "raw/items.csv", "a") as fh:  # a later row: same as_of, same bytes
+        fh.write("4,green,9.0,2024-02-01\n")
+    out = mlrepro(snap_repo, "snapshot", "take", "early").stdout
+    assert "content identical" in out, out
+    assert shown_files(snap_repo, "early@latest")[0]["sha256"] == first
+
+
+def shown_files(repo: Repo, ref: str) -> list[dict[str, Any]]:
+    shown = json.loads(mlrepro(repo, "snapshot", "show", ref, "--json").stdout)
+    return list(shown["files"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["take", "nope"], "params.yaml: ingest.sources: no source 'nope'"),
+        (["show", "items@zzz"], "items@zzz: no snapshot of 'items' with id 'zzz'"),
+        (["show", "parts@latest"], "parts@latest: source 'parts' has no snapshots"),
+        (["pin", "items@pinned"], "items@pinned: source 'items' has no pin"),
+    ],
+)
+def test_bad_refs_are_one_line_exit_2(snap_repo: Repo, args: list[str], message: str) -> None:
+    mlrepro(snap_repo, "snapshot", "take", "items")
+    result = mlrepro(snap_repo, "snapshot", *args, code=2)
+    assert result.stderr == f"mlrepro: error: {message}\n" or result.stderr.startswith(
+        f"mlrepro: error: {message}"
+    ), result.stderr
+    assert "\n" not in result.stderr.rstrip("\n")
+
+
+def test_ambiguous_prefix(snap_repo: Repo) -> None:
+    mlrepro(snap_repo, "snapshot", "take", "items")
+    (snap_repo.path / "raw/items.csv").write_text(ITEMS + "4,green,9.0,2024-02-01\n")
+    time.sleep(1)  # ids carry the time to the second
+    mlrepro(snap_repo, "snapshot", "take", "items")
+    ids = [e["id"] for e in listed(snap_repo, "items")]
+    common = ids[0][:4]  # the year: shared by both ids
+    result = mlrepro(snap_repo, "snapshot", "show", f"items@{common}", code=2)
+    assert "is ambiguous" in result.stderr, result.stderr
+
+
+def test_bad_sources_change_nothing(snap_repo: Repo, tmp_path: Path) -> None:
+    outside = tmp_path / "secret.csv"
+    outside.write_text("a\n1\n")
+    (snap_repo.path / "raw" / "link.csv").symlink_to(outside)
+    params = snap_repo.read_yaml("params.yaml")
+    params["ingest"]["sources"].update(
+        missing={"path": "raw/nope.csv"},
+        escape={"path": "../secret.csv"},
+        symlink={"path": "raw/link.csv"},
+        empty={"path": "raw/*.parquet"},
+    )
+    (snap_repo.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    expected = {
+        "missing": "params.yaml: ingest.sources.missing: 'raw/nope.csv' not found in the repo",
+        "escape": "params.yaml: ingest.sources.escape: path '../secret.csv' must be relative",
+        "symlink": "params.yaml: ingest.sources.symlink: raw/link.csv escapes the repo (symlink)",
+        "empty": "params.yaml: ingest.sources.empty: 'raw/*.parquet' matches no file in the repo",
+    }
+    for name, message in expected.items():
+        result = mlrepro(snap_repo, "snapshot", "take", name, code=2)
+        assert result.stderr.startswith(f"mlrepro: error: {message}"), result.stderr
+    assert not (snap_repo.path / "data" / "snapshots").exists() or not any(
+        p.suffix == ".json" for p in (snap_repo.path / "data" / "snapshots").rglob("*")
+    )
+
+
+def damage_cases() -> list[str]:
+    return ["edited", "truncated", "deleted", "extra"]
+
+
+@pytest.mark.parametrize("damage", damage_cases())
+def test_verify_names_damaged_files(snap_repo: Repo, damage: str) -> None:
+    mlrepro(snap_repo, "snapshot", "take", "items")
+    mlrepro(snap_repo, "snapshot", "pin", "items@latest")
+    assert mlrepro(snap_repo, "snapshot", "verify").stdout.endswith("ok\n")
+    [entry] = listed(snap_repo, "items")
+    target = snap_repo.path / "data/snapshots/items" / entry["id"] / "items.csv"
+    target.chmod(0o644)  # as root would write, read-only bits or not
+    if damage == "edited":
+        target.write_text(ITEMS.replace("2.5", "9.5"))
+    elif damage == "truncated":
+        target.write_text(ITEMS[:20])
+    elif damage == "deleted":
+        target.unlink()
+    else:
+        (target.parent / "more.csv").write_text("x\n")
+    result = mlrepro(snap_repo, "snapshot", "verify", "--json", code=1)
+    problems = json.loads(result.stdout)["problems"]
+    kinds = {p["file"]: p["kind"] for p in problems}
+    expected = {
+        "edited": {"items.csv": "modified"},
+        "truncated": {"items.csv": "truncated"},
+        "deleted": {"items.csv": "missing"},
+        "extra": {"more.csv": "extra"},
+    }[damage]
+    assert kinds == expected, problems
+    if damage in ("edited", "truncated"):
+        [problem] = problems
+        manifest = json.loads(target.parent.with_suffix(".json").read_text())
+        assert problem["expected"] == f"sha256 {manifest['files'][0]['sha256']}", problem
+        assert problem["actual"].startswith("sha256 "), problem
+
+
+def test_verify_finds_a_corrupt_cache_object(snap_repo: Repo) -> None:
+    mlrepro(snap_repo, "snapshot", "take", "items")
+    [entry] = listed(snap_repo, "items")
+    folder = snap_repo.path / "data/snapshots/items" / entry["id"]
+    manifest = json.loads(folder.with_suffix(".json").read_text())
+    md5 = manifest["files"][0]["md5"]
+    cached = snap_repo.path / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    assert cached.is_file()
+    shutil.rmtree(folder)  # only the cache holds the bytes now
+    cached.chmod(0o644)
+    data = bytearray(cached.read_bytes())
+    data[5] ^= 0xFF  # one flipped bit, same size: DVC trusts it
+    cached.write_bytes(bytes(data))
+    cached.chmod(0o444)
+    result = mlrepro(snap_repo, "snapshot", "verify", "--all", code=1)
+    assert f"items@{entry['id']}: items.csv: cache corrupt" in result.stdout, result.stdout
+
+
+def test_killed_take_leaves_no_partial_snapshot(snap_repo: Repo) -> None:
+    big = snap_repo.path / "raw" / "big.csv"
+    with open(big, "w") as fh:
+        fh.write("a,b\n")
+        for _ in range(40):
+            fh.write("1,xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n" * 100_000)
+    params = snap_repo.read_yaml("params.yaml")
+    params["ingest"]["sources"]["big"] = {"path": "raw/big.csv"}
+    (snap_repo.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for delay in (0.8, 1.5, 2.5):
+        proc = subprocess.Popen(
+            ["mlrepro", "snapshot", "take", "big"], cwd=snap_repo.path, env=tool_env()
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        snapshots = listed(snap_repo, "big")
+        assert len(snapshots) <= 1
+        if snapshots:  # the kill came after the commit: the snapshot is whole
+            mlrepro(snap_repo, "snapshot", "verify", "big", "--all")
+    mlrepro(snap_repo, "snapshot", "take", "big")
+    assert len(listed(snap_repo, "big")) == 1
+    mlrepro(snap_repo, "snapshot", "verify", "big", "--all")
+    leftovers = list((snap_repo.path / "data/snapshots/big").glob(".tmp-*"))
+    assert leftovers == []
