@@ -40,7 +40,7 @@ def test_random_split_on_a_table_without_time(pipeline_repo: Repo) -> None:
     items().to_csv(repo.path / "items.csv", index=False)
     (repo.path / "schema.yaml").write_text(yaml.safe_dump(SCHEMA))
     params = repo.read_yaml("params.yaml")
-    params["ingest"] = {"sources": {"items": {"file": "items.csv"}}, "main": "items"}
+    params["ingest"] = {"sources": {"items": {"path": "items.csv"}}, "main": "items"}
     params["split"] = {"time_column": None, "valid_fraction": 0.2, "test_fraction": 0.2}
     params["featurize"] = {
         "target": {"column": "bought", "label": "bought_label"},
@@ -49,6 +49,8 @@ def test_random_split_on_a_table_without_time(pipeline_repo: Repo) -> None:
         "excluded": {"item_id": "identifier"},
     }
     (repo.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    repo.run("mlrepro", "snapshot", "take", "items")
+    repo.run("mlrepro", "snapshot", "pin", "items@latest")
 
     repo.dvc("repro")
 

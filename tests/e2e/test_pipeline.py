@@ -59,13 +59,19 @@ def test_outputs_of_a_full_run(pipeline_template: Repo) -> None:
         assert 0.5 < metrics[part]["roc_auc"] <= 1, metrics[part]
 
     manifest = json.loads((repo.path / "data/raw/manifest.json").read_text())
-    assert sorted(manifest["files"]) == ["airlines", "airports", "flights", "planes", "weather"]
-    for entry in manifest["files"].values():
-        raw = repo.path / entry["path"]
-        assert hashlib.sha256(raw.read_bytes()).hexdigest() == entry["sha256"]
-        assert raw.stat().st_size == entry["bytes"]
-        assert not raw.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
-    assert manifest["files"]["flights"]["rows"] == 336776
+    params = repo.read_yaml("params.yaml")
+    sources = manifest["sources"]
+    assert sorted(sources) == ["airlines", "airports", "flights", "planes", "weather"]
+    for name, source in sources.items():
+        assert source["snapshot"] == params["ingest"]["pins"][name]
+        assert source["copy"] in (["copy"], ["reflink"])
+        for entry in source["files"]:
+            raw = repo.path / "data/raw" / entry["path"]
+            assert hashlib.sha256(raw.read_bytes()).hexdigest() == entry["sha256"]
+            assert raw.stat().st_size == entry["bytes"]
+            assert not raw.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+            assert raw.stat().st_nlink == 1  # a private copy, never a hard link
+    assert sources["flights"]["files"][0]["rows"] == 336776
     assert manifest["rows_kept"]["flights"] == 6000
 
     split = json.loads((repo.path / "reports/split.json").read_text())
@@ -79,7 +85,6 @@ def test_outputs_of_a_full_run(pipeline_template: Repo) -> None:
     assert sum(c["dropped_missing_target"] for c in featurize["parts"].values()) > 0
 
     card = json.loads((repo.path / "models/model_card.json").read_text())
-    params = repo.read_yaml("params.yaml")
     assert card["features"] == params["featurize"]["categorical"] + params["featurize"]["numeric"]
     assert card["params"] == {"seed": params["seed"], "train": params["train"]}
     assert card["training"]["rows"] == featurize["parts"]["train"]["rows_out"]

@@ -250,3 +250,33 @@ def test_killed_take_leaves_no_partial_snapshot(snap_repo: Repo) -> None:
     mlrepro(snap_repo, "snapshot", "verify", "big", "--all")
     leftovers = list((snap_repo.path / "data/snapshots/big").glob(".tmp-*"))
     assert leftovers == []
+
+
+def test_sql_source_is_byte_identical_when_physical_order_changes(snap_repo: Repo) -> None:
+    import sqlite3
+
+    db = snap_repo.path / "shop.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (id INTEGER, name TEXT, price REAL)")
+        conn.executemany(
+            "INSERT INTO t VALUES (?, ?, ?)", [(i, f"n{i}", i * 1.5) for i in range(50)]
+        )
+    params = snap_repo.read_yaml("params.yaml")
+    params["ingest"]["sources"]["shop"] = {"sql": "SELECT name, price FROM t", "url_env": "SHOP_DB"}
+    (snap_repo.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {"SHOP_DB": "sqlite:///shop.sqlite"}
+    first = snap_repo.run(
+        "env", *(f"{k}={v}" for k, v in env.items()), "mlrepro", "snapshot", "take", "shop"
+    )
+    assert first.stdout.startswith("took shop@"), first.stdout
+    with sqlite3.connect(db) as conn:  # same content, another physical order
+        rows = conn.execute("SELECT * FROM t WHERE id < 10").fetchall()
+        conn.execute("DELETE FROM t WHERE id < 10")
+        conn.executemany("INSERT INTO t VALUES (?, ?, ?)", rows[::-1])
+    again = snap_repo.run(
+        "env", "SHOP_DB=sqlite:///shop.sqlite", "mlrepro", "snapshot", "take", "shop"
+    )
+    assert "content identical" in again.stdout, again.stdout
+    missing = snap_repo.run("mlrepro", "snapshot", "take", "shop", check=False)
+    assert missing.returncode == 2
+    assert "environment variable SHOP_DB" in missing.stderr, missing.stderr

@@ -102,7 +102,8 @@ def copy_verified(manifest: store.Manifest, files: dict[str, Path], raw_dir: Pat
         actual = sha256_file(target)
         if actual != entry.sha256:
             raise DataError(
-                f"{files[entry.path]}: snapshot {manifest.source}@{manifest.id} is damaged "
+                f"{os.path.relpath(files[entry.path])}: snapshot {manifest.source}@{manifest.id} "
+                "is damaged "
                 f"(sha256 expected {entry.sha256}, actual {actual}); see mlrepro snapshot verify"
             )
         target.chmod(READ_ONLY)
