@@ -10,7 +10,6 @@ with the rendered text as the final tie-break.
 from __future__ import annotations
 
 import csv
-import hashlib
 import math
 import os
 import sqlite3
@@ -27,7 +26,6 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
 from mlrepro.core.errors import DataError, ParamsError
-from mlrepro.core.files import CHUNK
 from mlrepro.core.params import Source
 from mlrepro.snapshot import store
 
@@ -58,7 +56,7 @@ def write_table(df: pd.DataFrame, source: Source, folder: Path) -> store.FileEnt
         writer.writerows(text.take(order).itertuples(index=False, name=None))
         fh.flush()
         os.fsync(fh.fileno())
-    size, sha256, md5 = hash_file(path)
+    size, sha256, md5 = store.digest_file(path)
     columns = {str(c): str(t) for c, t in frame.dtypes.items()}
     return store.FileEntry(path.name, size, sha256, md5, rows=len(frame), columns=columns)
 
@@ -128,17 +126,6 @@ def row_order(frame: pd.DataFrame, text: pd.DataFrame, by: list[str]) -> np.ndar
         )
         ordered = keys.loc[tie_break].sort_values(by, kind="stable", na_position="last")
     return ordered.index.to_numpy()
-
-
-def hash_file(path: Path) -> tuple[int, str, str]:
-    """Size, sha256 and md5 of a file, in one read pass."""
-    sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            sha.update(chunk)
-            md5.update(chunk)
-            size += len(chunk)
-    return size, sha.hexdigest(), md5.hexdigest()
 
 
 # -- running a query --------------------------------------------------------------------------

@@ -158,6 +158,17 @@ def hash_copy(src: Path, dst: Path, progress: Progress | None = None) -> tuple[i
     return size, sha.hexdigest(), md5.hexdigest()
 
 
+def digest_file(path: Path) -> tuple[int, str, str]:
+    """Size, sha256 and md5 (DVC's hash) of a file, in one read pass."""
+    sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            sha.update(chunk)
+            md5.update(chunk)
+            size += len(chunk)
+    return size, sha.hexdigest(), md5.hexdigest()
+
+
 def hash_file(path: Path, progress: Progress | None = None) -> tuple[int, str]:
     sha, size = hashlib.sha256(), 0
     with open(path, "rb") as fh:
