@@ -16,11 +16,15 @@ README = (PROJECT / "README.md").read_text()
 
 
 def commands() -> dict[str, tuple[str, argparse.ArgumentParser]]:
-    """'noun verb' -> (its one-line help, its parser), for every command of `mlrepro`."""
+    """'noun verb' (or 'noun') -> (its one-line help, its parser), for every `mlrepro` command."""
     found = {}
     nouns = next(a for a in cli.build_parser()._actions if a.dest == "noun")
+    noun_helps = {c.dest: c.help for c in nouns._choices_actions}  # type: ignore[attr-defined]
     for noun, noun_parser in nouns.choices.items():  # type: ignore[union-attr]
-        verbs = next(a for a in noun_parser._actions if a.dest == "verb")
+        verbs = next((a for a in noun_parser._actions if a.dest == "verb"), None)
+        if verbs is None:  # a command with no verb, like `mlrepro diff`
+            found[noun] = (noun_helps[noun], noun_parser)
+            continue
         helps = {c.dest: c.help for c in verbs._choices_actions}  # type: ignore[attr-defined]
         for verb, parser in verbs.choices.items():  # type: ignore[union-attr]
             found[f"{noun} {verb}"] = (helps[verb], parser)

@@ -13,6 +13,7 @@ from typing import Any
 
 from mlrepro import __version__
 from mlrepro.checks import check_project
+from mlrepro.compare.cli import add_commands as add_compare_commands
 from mlrepro.core.errors import MlreproError
 from mlrepro.core.files import read_json
 from mlrepro.core.params import PARAMS_FILE, PARTS
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_params_check)
 
     add_snapshot_commands(nouns)
+    add_compare_commands(nouns)
 
     metrics = nouns.add_parser("metrics", help="the pipeline's metrics")
     verbs = metrics.add_subparsers(dest="verb", metavar="VERB", required=True)

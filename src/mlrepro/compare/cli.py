@@ -1,0 +1,48 @@
+"""`mlrepro diff [A [B]]`: parse, call `diff_revs`, render.
+
+Exit codes: 0 fine, 1 `--gate` and a gated metric regressed (or went missing), 2 usage or input
+error (an MlreproError, printed as one line by the top-level command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from mlrepro.compare.diff import RENDERERS, diff_revs
+from mlrepro.compare.gates import GATES_FILE, GateError
+
+EXAMPLE = "Example: mlrepro diff main HEAD --gate"
+HELP = "metrics, params, pinned snapshots and stage changes between two revisions"
+DESCRIPTION = (
+    "Compare two revisions without checking anything out: every metric that dvc.yaml declares "
+    "(old, new, change, verdict), changed params, pinned snapshots and dvc.lock stages. "
+    "A and B are git revisions, tags, branches, DVC experiment names or 'workspace'. "
+    f"Verdicts come from {GATES_FILE} at the repo root; with --gate the exit code is 1 when a "
+    "gated metric regressed beyond its tolerance or is missing."
+)
+
+
+def add_commands(nouns: Any) -> None:
+    cmd = nouns.add_parser("diff", help=HELP, description=DESCRIPTION, epilog=EXAMPLE)
+    cmd.add_argument("a", metavar="A", nargs="?", help="default: the upstream branch, else main")
+    cmd.add_argument("b", metavar="B", nargs="?", help="default: workspace")
+    cmd.add_argument("--format", choices=sorted(RENDERERS), default="table", help="default: table")
+    cmd.add_argument(
+        "--gate", action="store_true", help=f"exit 1 when a gate in {GATES_FILE} fails"
+    )
+    cmd.set_defaults(func=cmd_diff)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    result = diff_revs(Path.cwd(), args.a, args.b)
+    if args.gate and not result.gated:
+        raise GateError(f"--gate needs {GATES_FILE} at the repo root")
+    print(RENDERERS[args.format](result))
+    if args.gate and result.failures:
+        failed = ", ".join(f"{row.key} {row.verdict}" for row in result.failures)
+        print(f"mlrepro diff: gate failed: {failed}", file=sys.stderr)
+        return 1
+    return 0

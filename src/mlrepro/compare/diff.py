@@ -1,0 +1,301 @@
+"""`diff_revs`: metrics, params, pinned snapshots and dvc.lock stages between two revisions.
+
+Results are data (`RevDiff`, frozen); `render_table`, `render_markdown` and `render_json` render
+them. Old, new and change agree with `dvc metrics diff --json A B` (change = new - old).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from mlrepro.compare.gates import (
+    GATES_FILE,
+    Gate,
+    Verdict,
+    check_gates_match,
+    fails,
+    gate_for,
+    load_gates,
+    verdict,
+)
+from mlrepro.compare.revs import Pin, Rev, RevFiles, default_base, open_repo, read_rev, resolve
+
+Status = Literal["added", "removed", "changed"]
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    key: str  # flattened, e.g. test.roc_auc
+    file: str
+    old: Any  # None: absent at A (see note)
+    new: Any
+    change: float | None  # new - old, when both are numbers
+    rel_change: float | None  # change / |old|
+    mark: str  # ↑ ↓ = or "" for no numeric change
+    verdict: Verdict
+    fails: bool  # fails `--gate`
+    note: str | None = None  # why old or new is absent
+
+
+@dataclass(frozen=True)
+class ParamChange:
+    key: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class StageChange:
+    stage: str
+    status: Status
+    deps: tuple[str, ...] = ()  # paths whose hash changed, appeared or vanished
+    outs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PinChange:
+    source: str
+    old: Pin | None
+    new: Pin | None
+
+
+@dataclass(frozen=True)
+class RevDiff:
+    a: Rev
+    b: Rev
+    metrics: tuple[MetricRow, ...]
+    params: tuple[ParamChange, ...]
+    stages: tuple[StageChange, ...]
+    pins: tuple[PinChange, ...]
+    notes: tuple[str, ...]  # files that gave no values, and why
+    gated: bool  # a gates file was found
+
+    @property
+    def failures(self) -> tuple[MetricRow, ...]:
+        return tuple(row for row in self.metrics if row.fails)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["gate_failed"] = bool(self.failures)
+        return data
+
+
+def diff_revs(
+    repo_path: Path,
+    a: str | None = None,
+    b: str | None = None,
+    *,
+    gates: Sequence[Gate] | None = None,
+) -> RevDiff:
+    """Compare revision `a` (default: the upstream branch, else main) with `b` (default: the
+    workspace). Gates default to gates.yaml at the repo root. Reads only; checks nothing out."""
+    with open_repo(repo_path) as repo:
+        rev_a = resolve(repo, default_base(repo) if a is None else a)
+        rev_b = resolve(repo, b)
+        old, new = read_rev(repo, rev_a), read_rev(repo, rev_b)
+        root = Path(str(repo.working_tree_dir))
+    found = load_gates(root / GATES_FILE) if gates is None else tuple(gates)
+    return compare(old, new, found)
+
+
+def compare(old: RevFiles, new: RevFiles, gates: Sequence[Gate] | None) -> RevDiff:
+    """Two revisions' files -> their differences, with a verdict per metric."""
+    keys = {k for files in (old, new) for values in files.metrics.values() for k in values}
+    check_gates_match(gates or (), keys, f"{old.rev.name} or {new.rev.name}")
+    return RevDiff(
+        a=old.rev,
+        b=new.rev,
+        metrics=metric_rows(old, new, gates or ()),
+        params=param_changes(old.params, new.params),
+        stages=stage_changes(old.stages, new.stages),
+        pins=pin_changes(old.pins, new.pins),
+        notes=tuple(_notes(old) + _notes(new)),
+        gated=gates is not None,
+    )
+
+
+def _notes(files: RevFiles) -> list[str]:
+    return [f"{files.rev.name}: {path}: {why}" for path, why in files.reasons.items()]
+
+
+def metric_rows(old: RevFiles, new: RevFiles, gates: Sequence[Gate]) -> tuple[MetricRow, ...]:
+    rows = []
+    for file in dict.fromkeys([*old.metrics, *old.reasons, *new.metrics, *new.reasons]):
+        a, b = old.metrics.get(file, {}), new.metrics.get(file, {})
+        for key in dict.fromkeys([*a, *b]):
+            rows.append(_row(key, file, a.get(key), b.get(key), gate_for(key, gates)))
+            if key not in a or key not in b:
+                rows[-1] = _with_note(rows[-1], old if key not in a else new)
+    return tuple(rows)
+
+
+def _row(key: str, file: str, old: Any, new: Any, gate: Gate | None) -> MetricRow:
+    change = new - old if _number(old) and _number(new) else None
+    rel = change / abs(old) if change is not None and old != 0 else None
+    result = verdict(old, new, gate)
+    return MetricRow(key, file, old, new, change, rel, _mark(change), result, fails(result, gate))
+
+
+def _with_note(row: MetricRow, files: RevFiles) -> MetricRow:
+    why = files.reasons.get(row.file, f"no {row.key}")
+    return MetricRow(**{**asdict(row), "note": f"{files.rev.name}: {row.file}: {why}"})
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _mark(change: float | None) -> str:
+    if change is None or math.isnan(change):
+        return ""
+    return "↑" if change > 0 else "↓" if change < 0 else "="
+
+
+def param_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[ParamChange, ...]:
+    keys = dict.fromkeys([*old, *new])
+    return tuple(ParamChange(k, old.get(k), new.get(k)) for k in keys if old.get(k) != new.get(k))
+
+
+def stage_changes(
+    old: dict[str, dict[str, dict[str, str]]], new: dict[str, dict[str, dict[str, str]]]
+) -> tuple[StageChange, ...]:
+    changes = []
+    for stage in dict.fromkeys([*old, *new]):
+        if stage not in old or stage not in new:
+            changes.append(StageChange(stage, "added" if stage in new else "removed"))
+            continue
+        deps, outs = (_changed(old[stage][k], new[stage][k]) for k in ("deps", "outs"))
+        if deps or outs:
+            changes.append(StageChange(stage, "changed", deps, outs))
+    return tuple(changes)
+
+
+def _changed(old: dict[str, str], new: dict[str, str]) -> tuple[str, ...]:
+    return tuple(p for p in dict.fromkeys([*old, *new]) if old.get(p) != new.get(p))
+
+
+def pin_changes(old: dict[str, Pin], new: dict[str, Pin]) -> tuple[PinChange, ...]:
+    sources = dict.fromkeys([*old, *new])
+    return tuple(
+        PinChange(s, old.get(s), new.get(s))
+        for s in sources
+        if getattr(old.get(s), "id", None) != getattr(new.get(s), "id", None)
+    )
+
+
+# Rendering ---------------------------------------------------------------------------------------
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _signed(value: float | None, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
+def _pin(pin: Pin | None) -> str:
+    if pin is None:
+        return "—"
+    return f"{pin.id} ({_value(pin.rows)} rows, {_value(pin.bytes)} bytes)"
+
+
+def _metric_cells(result: RevDiff) -> list[list[str]]:
+    several = len({row.file for row in result.metrics}) > 1
+    return [
+        [
+            f"{row.file}:{row.key}" if several else row.key,
+            _value(row.old),
+            _value(row.new),
+            "0 =" if row.change == 0 else f"{_signed(row.change, '+.6g')} {row.mark}".strip(),
+            _signed(row.rel_change, "+.2%"),
+            row.verdict + (" ✗" if row.fails else ""),
+            row.note or "",
+        ]
+        for row in result.metrics
+    ]
+
+
+def _gate_line(result: RevDiff) -> str:
+    if not result.gated:
+        return f"gate: no {GATES_FILE}"
+    if not result.failures:
+        return "gate: passed"
+    return "gate: FAILED: " + ", ".join(f"{r.key} {r.verdict}" for r in result.failures)
+
+
+def _sections(result: RevDiff) -> list[tuple[str, list[str]]]:
+    """The params, pins and stages sections as (title, lines)."""
+    params = [f"{p.key}: {_value(p.old)} -> {_value(p.new)}" for p in result.params]
+    pins = [f"{p.source}: {_pin(p.old)} -> {_pin(p.new)}" for p in result.pins]
+    stages = [_stage_line(s) for s in result.stages]
+    return [("params", params), ("pinned snapshots", pins), ("stages (dvc.lock)", stages)]
+
+
+def _stage_line(change: StageChange) -> str:
+    if change.status != "changed":
+        return f"{change.stage}: {change.status}"
+    kinds = (("deps", change.deps), ("outs", change.outs))
+    parts = [f"{kind} {', '.join(paths)}" for kind, paths in kinds if paths]
+    return f"{change.stage}: changed {'; '.join(parts)}"
+
+
+def _title(result: RevDiff) -> str:
+    def name(rev: Rev) -> str:
+        return rev.name if rev.commit is None else f"{rev.name} ({rev.commit[:7]})"
+
+    return f"{name(result.a)} -> {name(result.b)}"
+
+
+def render_table(result: RevDiff) -> str:
+    header = ["metric", result.a.name, result.b.name, "change", "rel", "verdict", "note"]
+    grid = [header, *_metric_cells(result)]
+    widths = [max(len(row[i]) for row in grid) for i in range(len(header))]
+    lines = [_title(result), ""]
+    for row in grid:
+        pairs = enumerate(zip(row, widths, strict=True))
+        cells = [c.ljust(w) if i in (0, 5, 6) else c.rjust(w) for i, (c, w) in pairs]
+        lines.append("  ".join(cells).rstrip())
+    lines += [f"note: {n}" for n in result.notes]
+    for title, items in _sections(result):
+        lines += ["", f"{title}:" + ("" if items else " none changed")]
+        lines += [f"  {item}" for item in items]
+    return "\n".join([*lines, "", _gate_line(result)])
+
+
+def render_markdown(result: RevDiff) -> str:
+    names = [f"`{result.a.name}`", f"`{result.b.name}`"]
+    header = ["metric", *names, "change", "rel", "verdict", "note"]
+    lines = [f"### mlrepro diff {_title(result)}", "", _md_row(header), _md_row(["---"] * 7)]
+    lines += [_md_row([f"`{c[0]}`", *c[1:]]) for c in _metric_cells(result)]
+    lines += [""] + [f"- note: {n}" for n in result.notes]
+    for title, items in _sections(result):
+        lines.append(f"**{title}**:" + ("" if items else " none changed"))
+        lines += [*(f"- {i}" for i in items), ""]
+    return "\n".join([*lines, f"**{_gate_line(result)}**"])
+
+
+def _md_row(cells: list[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def render_json(result: RevDiff) -> str:
+    return json.dumps(result.as_dict(), indent=2, sort_keys=True, ensure_ascii=False)
+
+
+RENDERERS: dict[str, Callable[[RevDiff], str]] = {
+    "table": render_table,
+    "md": render_markdown,
+    "json": render_json,
+}
