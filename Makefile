@@ -11,7 +11,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DVC_NO_ANALYTICS := 1
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help env repro test lint typecheck pytest bench clean
+BASE ?= main
+
+.PHONY: help env repro pr-report test lint typecheck pytest bench clean
 
 help: ## list the targets
 	@echo "mlrepro: reproducible ML pipelines on DVC and Git"
@@ -33,6 +35,11 @@ repro: env ## run the pipeline (dvc repro) on the default data and print the met
 	dvc repro
 	mlrepro metrics show
 	@git diff --quiet -- dvc.lock 2>/dev/null || echo "note: dvc.lock differs from the committed one (git diff dvc.lock)"
+
+pr-report: env ## the pull-request report against BASE (default main) in report/, then the gate
+	dvc repro
+	mlrepro report $(BASE) workspace -o report
+	mlrepro diff $(BASE) workspace --gate > /dev/null
 
 test: lint typecheck pytest ## ruff, mypy and the test suite
 

@@ -16,7 +16,13 @@ from mlrepro.core.files import atomic_path
 DPI = 100
 
 
-def _save(fig: Any, path: str | Path) -> None:
+def figure(width: float, height: float) -> tuple[Any, Any]:
+    """A new figure and axes on the Agg backend (no display needed)."""
+    return plt.subplots(figsize=(width, height))
+
+
+def save_png(fig: Any, path: str | Path) -> None:
+    """Save `fig` as a PNG with no run-time metadata, atomically, and close it."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
     plt.close(fig)
@@ -35,7 +41,7 @@ def confusion_png(counts: dict[str, int], title: str, path: str | Path) -> None:
     ax.set_ylabel("actual")
     ax.set_title(title)
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def importance_png(rows: list[dict[str, Any]], path: str | Path) -> None:
@@ -50,4 +56,4 @@ def importance_png(rows: list[dict[str, Any]], path: str | Path) -> None:
     ax.set_xlabel("drop in ROC AUC when the feature is permuted")
     ax.set_title("Permutation feature importance (valid)")
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
