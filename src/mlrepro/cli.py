@@ -12,18 +12,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlrepro import __version__
-from mlrepro.checks import check_project
 from mlrepro.compare.cli import add_commands as add_compare_commands
 from mlrepro.core.errors import MlreproError
 from mlrepro.core.files import read_json
-from mlrepro.core.params import PARAMS_FILE, PARTS
-from mlrepro.schema import SCHEMA_FILE
+from mlrepro.core.params import PARAMS_FILE, PARTS, SCHEMA_FILE
+from mlrepro.history.cli import add_commands as add_history_commands
 from mlrepro.snapshot.cli import add_commands as add_snapshot_commands
 
 METRICS_FILE = "evaluate/metrics.json"  # dvc.yaml vars.paths.metrics; tests/test_docs.py checks it
 
 
 def _params_check(args: argparse.Namespace) -> int:
+    from mlrepro.checks import check_project
+
     summary = check_project(args.params, args.schema)
     for line in summary:
         print(line)
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_snapshot_commands(nouns)
     add_compare_commands(nouns)
+    add_history_commands(nouns)
 
     metrics = nouns.add_parser("metrics", help="the pipeline's metrics")
     verbs = metrics.add_subparsers(dest="verb", metavar="VERB", required=True)

@@ -16,8 +16,7 @@ import pandera.pandas as pa
 import yaml
 
 from mlrepro.core.errors import DataError, SchemaError
-
-SCHEMA_FILE = "schema.yaml"
+from mlrepro.core.params import SCHEMA_FILE
 
 # schema dtype -> the pandas dtype of the typed working copy
 DTYPES = {

@@ -11,11 +11,12 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from mlrepro.core.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CHUNK = 1 << 20
 
@@ -77,6 +78,8 @@ def write_parquet(df: pd.DataFrame, path: str | Path) -> None:
 
 def read_parquet(path: str | Path) -> pd.DataFrame:
     try:
+        import pandas as pd
+
         return pd.read_parquet(path, engine="pyarrow")
     except FileNotFoundError:
         raise DataError(f"{path}: file not found (run the stage that writes it first)") from None

@@ -9,14 +9,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 
 from mlrepro.core.errors import ParamsError
 
+if TYPE_CHECKING:  # pandas is imported where a timestamp is parsed: `mlrepro` starts fast
+    import pandas as pd
+
 PARAMS_FILE = "params.yaml"
+SCHEMA_FILE = "schema.yaml"
 PARTS = ("train", "valid", "test")
 _ISO_DATE = re.compile(
     r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
@@ -87,6 +90,8 @@ class _Node:
         try:
             if not _ISO_DATE.match(text):
                 raise ValueError(text)
+            import pandas as pd
+
             stamp = pd.Timestamp(text)
         except ValueError:
             raise self.fail(name, f"expected a date like 2013-10-01, got {value!r}") from None

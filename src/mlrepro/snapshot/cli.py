@@ -16,7 +16,6 @@ from typing import Any
 from mlrepro.core.params import PARAMS_FILE, load_params
 from mlrepro.snapshot import store
 from mlrepro.snapshot.pins import write_pin
-from mlrepro.snapshot.take import manifest_summary, take
 from mlrepro.snapshot.verify import verify
 
 
@@ -94,6 +93,8 @@ def progress_bar(total: int, label: str) -> Iterator[store.Progress | None]:
 
 
 def cmd_take(args: argparse.Namespace) -> int:
+    from mlrepro.snapshot.take import take
+
     params = load_params(PARAMS_FILE)
     source = params.ingest.source(args.source)
     with progress_bar(0, f"take {source.name}") as progress:
@@ -113,7 +114,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name in names:
         params.ingest.source(name)
         for m in store.list_snapshots(Path.cwd(), name):
-            rows.append({**manifest_summary(m), "pinned": params.ingest.pins.get(name) == m.id})
+            rows.append({**m.summary(), "pinned": params.ingest.pins.get(name) == m.id})
     if args.json:
         print(json.dumps(rows, indent=2, sort_keys=True))
         return 0

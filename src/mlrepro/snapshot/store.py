@@ -72,6 +72,17 @@ class Manifest:
     def bytes(self) -> int:
         return sum(f.bytes for f in self.files)
 
+    def summary(self) -> dict[str, Any]:
+        """The line `mlrepro snapshot list` shows."""
+        return {
+            "id": self.id,
+            "source": self.source,
+            "taken_at": self.taken_at,
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "sha256": self.content_sha256,
+        }
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["files"] = [asdict(f) for f in self.files]

@@ -8,7 +8,6 @@ import platform
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -149,14 +148,3 @@ def filtered_copy(source: Source, repo: Path, tmp: Path) -> store.FileEntry:
         )
     when = pd.to_datetime(df[column], utc=True, format="ISO8601", errors="coerce")
     return write_table(df[when <= source.as_of.cutoff], source, tmp)
-
-
-def manifest_summary(manifest: store.Manifest) -> dict[str, Any]:
-    return {
-        "id": manifest.id,
-        "source": manifest.source,
-        "taken_at": manifest.taken_at,
-        "rows": manifest.rows,
-        "bytes": manifest.bytes,
-        "sha256": manifest.content_sha256,
-    }

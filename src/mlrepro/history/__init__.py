@@ -1,0 +1,6 @@
+"""`mlrepro history`: each metric's value at each of the last N commits of a revision.
+
+`core.metric_history` reads the metrics files that dvc.yaml declares (at the revision's tip) from
+the first-parent history with one `git log` and one `git cat-file --batch`, and returns the values
+as data; `cli` parses the command line and renders that data as a table, JSON, CSV or a PNG plot.
+"""
