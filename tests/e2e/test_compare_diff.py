@@ -295,20 +295,27 @@ def test_shallow_clone_says_how_to_fetch(template: Repo, tmp_path: Path) -> None
 )
 def test_a_gate_on_no_metric_is_an_input_error(repo: Repo, gate: str, message: str) -> None:
     (repo.path / "gates.yaml").write_text(f"{gate}: {{higher_is_better: true}}\n")
-    assert mlrepro(repo.path, "diff", "v1", "v3") == (2, "", message)
+    assert mlrepro(repo.path, "diff", "v1", "v3", "--gates", "gates.yaml") == (2, "", message)
 
 
 def test_a_gate_on_a_non_numeric_metric_fails(repo: Repo) -> None:
     (repo.path / "gates.yaml").write_text("test.model: {higher_is_better: true}\n")
-    code, out, err = mlrepro(repo.path, "diff", "v1", "v2", "--gate")
+    code, out, err = mlrepro(repo.path, "diff", "v1", "v2", "--gate", "--gates", "gates.yaml")
     assert code == 1, out + err
     assert err == "mlrepro diff: gate failed: test.model not numeric\n"
 
 
+def test_the_base_gates_judge_the_change(repo: Repo) -> None:
+    loose = "test.roc_auc: {higher_is_better: true, abs_tol: 1.0}\n"
+    (repo.path / "gates.yaml").write_text(loose)  # a change that loosens its own gate
+    assert mlrepro(repo.path, "diff", "v1", "v3", "--gate", "--gates", "gates.yaml")[0] == 0
+    code, _, err = mlrepro(repo.path, "diff", "v1", "v3", "--gate")  # gates.yaml as at v1
+    assert code == 1 and "test.roc_auc regressed" in err, err
+
+
 def test_gate_needs_a_gates_file(repo: Repo) -> None:
-    (repo.path / "gates.yaml").unlink()
-    assert mlrepro(repo.path, "diff", "v1", "v2", "--gate") == (
+    assert mlrepro(repo.path, "diff", "v1", "v2", "--gate", "--gates", "nope.yaml") == (
         2,
         "",
-        "mlrepro: error: --gate needs gates.yaml at the repo root\n",
+        "mlrepro: error: --gates: nope.yaml not found\n",
     )

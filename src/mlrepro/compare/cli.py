@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mlrepro.compare.diff import RENDERERS, diff_revs
-from mlrepro.compare.gates import GATES_FILE, GateError
+from mlrepro.compare.gates import GATES_FILE, GateError, load_gates
 
 EXAMPLE = "Example: mlrepro diff main HEAD --gate"
 REPORT_HELP = "a pull-request report of two revisions, ready to post"
@@ -34,6 +34,11 @@ def add_commands(nouns: Any) -> None:
     cmd.add_argument(
         "--gate", action="store_true", help=f"exit 1 when a gate in {GATES_FILE} fails"
     )
+    cmd.add_argument(
+        "--gates",
+        metavar="FILE",
+        help=f"gates to apply (default: {GATES_FILE} at A, else in the work tree)",
+    )
     cmd.set_defaults(func=cmd_diff)
 
     report = nouns.add_parser(
@@ -51,7 +56,12 @@ def add_commands(nouns: Any) -> None:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    result = diff_revs(Path.cwd(), args.a, args.b)
+    gates = None
+    if args.gates:
+        gates = load_gates(Path(args.gates))
+        if gates is None:
+            raise GateError(f"--gates: {args.gates} not found")
+    result = diff_revs(Path.cwd(), args.a, args.b, gates=gates)
     if args.gate and not result.gated:
         raise GateError(f"--gate needs {GATES_FILE} at the repo root")
     print(RENDERERS[args.format](result))

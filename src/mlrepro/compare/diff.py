@@ -21,9 +21,19 @@ from mlrepro.compare.gates import (
     fails,
     gate_for,
     load_gates,
+    parse_gates_text,
     verdict,
 )
-from mlrepro.compare.revs import Pin, Rev, RevFiles, default_base, open_repo, read_rev, resolve
+from mlrepro.compare.revs import (
+    Pin,
+    Rev,
+    RevFiles,
+    default_base,
+    open_repo,
+    read_bytes,
+    read_rev,
+    resolve,
+)
 
 Status = Literal["added", "removed", "changed"]
 
@@ -93,13 +103,20 @@ def diff_revs(
     gates: Sequence[Gate] | None = None,
 ) -> RevDiff:
     """Compare revision `a` (default: the upstream branch, else main) with `b` (default: the
-    workspace). Gates default to gates.yaml at the repo root. Reads only; checks nothing out."""
+    workspace). Gates come from gates.yaml at `a`, the base, so that a change cannot loosen the
+    gates that judge it (else from the work tree). Reads only; checks nothing out."""
     with open_repo(repo_path) as repo:
         rev_a = resolve(repo, default_base(repo) if a is None else a)
         rev_b = resolve(repo, b)
         old, new = read_rev(repo, rev_a), read_rev(repo, rev_b)
+        base_gates = read_bytes(repo, rev_a, GATES_FILE)
         root = Path(str(repo.working_tree_dir))
-    found = load_gates(root / GATES_FILE) if gates is None else tuple(gates)
+    if gates is not None:
+        found: Sequence[Gate] | None = tuple(gates)
+    elif base_gates is not None:
+        found = parse_gates_text(base_gates.decode("utf-8"), f"{GATES_FILE} at {rev_a.name}")
+    else:
+        found = load_gates(root / GATES_FILE)
     return compare(old, new, found)
 
 

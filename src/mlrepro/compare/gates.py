@@ -43,11 +43,15 @@ def load_gates(path: Path) -> tuple[Gate, ...] | None:
     """The gates in `path`, or None when there is no such file."""
     if not path.is_file():
         return None
+    return parse_gates_text(path.read_text(encoding="utf-8"), path.name)
+
+
+def parse_gates_text(text: str, file: str) -> tuple[Gate, ...]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise GateError(f"{path.name}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    return parse_gates(data, path.name)
+        raise GateError(f"{file}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    return parse_gates(data, file)
 
 
 def parse_gates(data: Any, file: str = GATES_FILE) -> tuple[Gate, ...]:
