@@ -13,11 +13,11 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 BASE ?= main
 
-.PHONY: help env repro pr-report test lint typecheck pytest bench clean
+.PHONY: help env repro pr-report test lint typecheck pytest bench s3-local clean
 
 help: ## list the targets
 	@echo "mlrepro: reproducible ML pipelines on DVC and Git"
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -55,6 +55,9 @@ pytest: env ## the test suite only
 
 bench: env ## benchmark dvc repro (cold and no-op) against a plain script; writes bench/RESULTS.md
 	python bench/pipeline.py --output bench/RESULTS.md
+
+s3-local: env ## start a local S3 API server (moto) on 127.0.0.1:5555 for trying it out
+	python -m mlrepro.remote.local_server --port 5555
 
 clean: ## remove the environment and tool caches (keeps data and the DVC cache)
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,7 @@ from mlrepro.core.errors import MlreproError
 from mlrepro.core.files import read_json
 from mlrepro.core.params import PARAMS_FILE, PARTS, SCHEMA_FILE
 from mlrepro.history.cli import add_commands as add_history_commands
+from mlrepro.remote.cli import add_commands as add_remote_commands
 from mlrepro.snapshot.cli import add_commands as add_snapshot_commands
 
 METRICS_FILE = "evaluate/metrics.json"  # dvc.yaml vars.paths.metrics; tests/test_docs.py checks it
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_snapshot_commands(nouns)
     add_compare_commands(nouns)
     add_history_commands(nouns)
+    add_remote_commands(nouns)
 
     metrics = nouns.add_parser("metrics", help="the pipeline's metrics")
     verbs = metrics.add_subparsers(dest="verb", metavar="VERB", required=True)

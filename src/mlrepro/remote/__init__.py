@@ -1,0 +1,1 @@
+"""Remote storage on S3 (dvc-s3): add a remote, push and pull with checks, verify what is there."""
