@@ -17,8 +17,6 @@ import json
 import os
 import shutil
 import stat
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -28,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mlrepro.core.errors import DataError, MlreproError
-from mlrepro.core.files import CHUNK, write_json
+from mlrepro.core.files import CHUNK, atomic_path, write_json
 
 SNAPSHOTS = Path("data") / "snapshots"
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
@@ -250,23 +248,57 @@ def commit(repo: Path, manifest: Manifest, tmp: Path) -> None:
     fsync_dir(target.parent)
 
 
-def dvc_add(repo: Path, folder: Path) -> None:
-    """Track the snapshot folder with DVC (cached, pushable); its .dvc file goes to git."""
-    result = subprocess.run(
-        [sys.executable, "-m", "dvc", "add", "--quiet", str(folder.relative_to(repo))],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+def dir_listing(manifest: Manifest) -> bytes:
+    """DVC's `.dir` object for the snapshot folder: its files' md5 by relative path, serialized as
+    dvc-data does (json.dumps of the list sorted by relpath, sort_keys=True)."""
+    entries = sorted(
+        ({"md5": e.md5, "relpath": e.path} for e in manifest.files), key=lambda e: e["relpath"]
     )
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["dvc add failed"])[-1]
-        raise DataError(f"{folder.relative_to(repo)}: dvc add failed: {last}")
+    return json.dumps(entries, sort_keys=True).encode("utf-8")
+
+
+def track(repo: Path, manifest: Manifest) -> None:
+    """Record the snapshot folder with DVC without re-reading its bytes: the files are linked
+    into the cache under the md5 computed while copying (`seed_cache`), and the `.dir` object,
+    the `<id>.dvc` file and the .gitignore entry are the ones `dvc add` would write."""
+    seed_cache(repo, manifest)
+    listing = dir_listing(manifest)
+    dir_md5 = hashlib.md5(listing).hexdigest()
+    dir_object = cache_object(repo, f"{dir_md5}.dir")
+    if not dir_object.exists():
+        dir_object.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(dir_object) as tmp:
+            tmp.write_bytes(listing)
+        dir_object.chmod(READ_ONLY)
+    folder = data_dir(repo, manifest.source, manifest.id)
+    record = (
+        f"outs:\n- md5: {dir_md5}.dir\n  size: {manifest.bytes}\n  nfiles: {len(manifest.files)}"
+        f"\n  hash: md5\n  path: {manifest.id}\n"
+    )
+    with atomic_path(folder.with_suffix(".dvc")) as tmp:
+        tmp.write_text(record, encoding="utf-8")
+    ignore = folder.parent / ".gitignore"
+    lines = ignore.read_text(encoding="utf-8").splitlines() if ignore.exists() else []
+    if f"/{manifest.id}" not in lines:
+        with atomic_path(ignore) as tmp:
+            tmp.write_text("\n".join([*lines, f"/{manifest.id}"]) + "\n", encoding="utf-8")
 
 
 def cache_object(repo: Path, md5: str) -> Path:
     """Where DVC 3 keeps a file with this md5 in the local cache."""
     return repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def seed_cache(repo: Path, manifest: Manifest) -> None:
+    """Hard-link each new snapshot file into the DVC cache under the md5 computed while it was
+    copied, so `dvc add` finds the objects there and copies nothing (one copy on disk). An object
+    already in the cache is left for `share_with_cache` to verify."""
+    folder = data_dir(repo, manifest.source, manifest.id)
+    for entry in manifest.files:
+        cached = cache_object(repo, entry.md5)
+        if not cached.exists():
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            os.link(folder / entry.path, cached)
 
 
 def share_with_cache(repo: Path, manifest: Manifest) -> int:

@@ -94,7 +94,7 @@ def _take(source: Source, repo: Path, progress: store.Progress | None) -> TakeRe
             if existing.content_sha256 == content:
                 folder = store.data_dir(repo, source.name, existing.id)
                 if not folder.with_suffix(".dvc").exists() and folder.is_dir():
-                    store.dvc_add(repo, folder)  # an earlier take stopped before dvc add
+                    store.track(repo, existing)  # an earlier take stopped before tracking it
                 return TakeResult(existing, reused=True)
         taken_at = store.now_utc()
         manifest = store.Manifest(
@@ -111,8 +111,8 @@ def _take(source: Source, repo: Path, progress: store.Progress | None) -> TakeRe
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    store.dvc_add(repo, store.data_dir(repo, source.name, manifest.id))
-    store.share_with_cache(repo, manifest)
+    store.share_with_cache(repo, manifest)  # verifies objects already in the cache, links them
+    store.track(repo, manifest)
     return TakeResult(manifest, reused=False)
 
 
