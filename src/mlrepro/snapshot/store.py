@@ -291,7 +291,7 @@ def cache_object(repo: Path, md5: str) -> Path:
 
 def seed_cache(repo: Path, manifest: Manifest) -> None:
     """Hard-link each new snapshot file into the DVC cache under the md5 computed while it was
-    copied, so `dvc add` finds the objects there and copies nothing (one copy on disk). An object
+    copied: the snapshot and the cache share one copy of the bytes. An object
     already in the cache is left for `share_with_cache` to verify."""
     folder = data_dir(repo, manifest.source, manifest.id)
     for entry in manifest.files:

@@ -1,5 +1,6 @@
 """Taking a snapshot: copy (or query) a source into a temporary folder, hash it in the same pass,
-reuse an existing snapshot with identical content, else commit it atomically and `dvc add` it."""
+reuse an existing snapshot with identical content, else commit it atomically and record it for DVC
+(as `dvc add` would, from the hashes of the copy pass)."""
 
 from __future__ import annotations
 
