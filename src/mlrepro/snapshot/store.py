@@ -152,7 +152,8 @@ def new_id(taken_at: datetime, content: str) -> str:
 
 
 def hash_copy(src: Path, dst: Path, progress: Progress | None = None) -> tuple[int, str, str]:
-    """Copy src to dst byte for byte, computing size, sha256 and md5 in the same pass."""
+    """Copy src to dst byte for byte, computing size, sha256 and md5 in the same pass. Not
+    fsynced here: `commit` syncs once for all files before the folder is renamed into place."""
     sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
     with open(src, "rb") as fin, open(dst, "xb") as fout:
         while chunk := fin.read(CHUNK):
@@ -162,8 +163,6 @@ def hash_copy(src: Path, dst: Path, progress: Progress | None = None) -> tuple[i
             size += len(chunk)
             if progress:
                 progress(len(chunk))
-        fout.flush()
-        os.fsync(fout.fileno())
     return size, sha.hexdigest(), md5.hexdigest()
 
 
@@ -238,6 +237,7 @@ def commit(repo: Path, manifest: Manifest, tmp: Path) -> None:
         if path.is_file():
             path.chmod(READ_ONLY)
     tmp.chmod(0o755)  # mkdtemp makes 0700
+    os.sync()  # every file's bytes on disk before the rename makes the snapshot visible
     fsync_dir(tmp)
     target = data_dir(repo, manifest.source, manifest.id)
     os.rename(tmp, target)

@@ -53,9 +53,11 @@ def describe_table(path: Path) -> tuple[int | None, dict[str, str] | None]:
     sep = separator(path)
     try:
         sample = pd.read_csv(path, sep=sep, nrows=SAMPLE_ROWS)
-        rows = 0
-        for chunk in pd.read_csv(path, sep=sep, usecols=[0], dtype=str, chunksize=1 << 20):
-            rows += len(chunk)
+        rows = len(sample)
+        if rows == SAMPLE_ROWS:  # more rows than the sample: count them all
+            rows = 0
+            for chunk in pd.read_csv(path, sep=sep, usecols=[0], dtype=str, chunksize=1 << 20):
+                rows += len(chunk)
     except pd.errors.EmptyDataError:
         return 0, {}
     except (ValueError, UnicodeDecodeError) as exc:

@@ -87,6 +87,7 @@ def _restore(manifest: store.Manifest, source: Source, repo: Path) -> None:
         for path in tmp.rglob("*"):
             if path.is_file():
                 path.chmod(READ_ONLY)
+        os.sync()  # the restored bytes on disk before the folder appears
         os.rename(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
