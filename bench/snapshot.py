@@ -11,7 +11,7 @@ are timed one by one in-process, as the code is now and with the changes the rep
 Repos and data live under bench/out/ (the repo's file system) and are deleted at the end; at most
 the data, one repo and its DVC cache exist at a time (about 3x --size-mib). Example:
 
-    .venv/bin/python bench/snapshot.py --runs 1 --output bench/SNAPSHOT_RESULTS.md
+    .venv/bin/python bench/snapshot.py --runs 3 --output bench/SNAPSHOT_RESULTS.md
 """
 
 from __future__ import annotations
@@ -30,19 +30,21 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pandas as pd
 import yaml
 from pipeline import COMMAND, Measurement, bench_env, measure
 
+from mlrepro.core.files import CHUNK
 from mlrepro.core.params import load_params
 from mlrepro.snapshot import store, take
-from mlrepro.snapshot.sources import source_files
+from mlrepro.snapshot.take import describe_table
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -51,13 +53,18 @@ MANUAL_GOAL, FLOOR_GOAL, DISK_GOAL = 1.2, 2.0, 1.05
 FLOOR, MANUAL, TAKE = "sha256sum (floor)", "cp -r + dvc add (manual)", "mlrepro snapshot take"
 COPY, DESCRIBE, SYNC = "copy + sha256 + md5 (hash_copy)", "rows and dtypes (pandas)", "os.sync()"
 COMMIT, DVC_ADD, SHARE = "manifest, read-only, rename (commit)", "dvc add", "share_with_cache"
+TRACK, OTHER, TOTAL = "track (.dvc file, cache links)", "the rest of take()", "take()"
 FSYNC = "os.fsync, all calls (counted in the steps above)"
-TAKE_PHASES = (COPY, DESCRIBE, SYNC, COMMIT, DVC_ADD, SHARE, FSYNC)
-START = "mlrepro snapshot take --help"
-LINKED_ADD = (
-    "import sys; from dvc.repo import Repo; "
-    "Repo(sys.argv[1], config={'cache': {'type': 'hardlink'}}).add(sys.argv[2])"
-)
+STEPS = {  # the functions take._take calls, timed where the code has them
+    COPY: (store, "hash_copy"),
+    DESCRIBE: (take, "describe_table"),
+    COMMIT: (store, "commit"),
+    DVC_ADD: (store, "dvc_add"),  # before the take recorded its folder for DVC itself
+    SHARE: (store, "share_with_cache"),
+    TRACK: (store, "track"),
+}
+TAKE_PHASES = (COPY, DESCRIBE, SYNC, COMMIT, DVC_ADD, SHARE, TRACK, OTHER, FSYNC)
+START = "python -c 'import mlrepro.cli, mlrepro.snapshot.take'"  # the take command's imports
 META = (".json", ".dir", ".dvc", ".gitignore", ".lock")  # manifests, DVC listings, .dvc files
 MIB = 1024**2
 
@@ -205,70 +212,62 @@ class Phases:
 
 
 def describe_small(path: Path) -> tuple[int | None, dict[str, str] | None]:
-    """take.describe_table, but one read when the sample is the whole file (suggested)."""
+    """describe_table, but one read when the sample is the whole file (suggested)."""
     if not path.name.lower().endswith(take.TABLE_SUFFIXES):
         return None, None
     sample = pd.read_csv(path, sep=take.separator(path), nrows=take.SAMPLE_ROWS)
     if len(sample) == take.SAMPLE_ROWS:
-        return take.describe_table(path)
+        return describe_table(path)
     return len(sample), {str(c): str(t) for c, t in sample.dtypes.items()}
 
 
-def dvc_add_linked(repo: Path, folder: Path) -> None:
-    """`dvc add` in a process as now, through DVC's Python API with cache type hardlink for this
-    call only, so the cache object is the snapshot file itself (suggested)."""
-    argv = [sys.executable, "-c", LINKED_ADD, str(repo), str(folder)]
-    subprocess.run(argv, env=bench_env(), check=True, capture_output=True)
+def hash_copy_unsynced(
+    src: Path, dst: Path, progress: store.Progress | None = None
+) -> tuple[int, str, str]:
+    """store.hash_copy without its fsync (suggested: one os.sync() before commit instead)."""
+    sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
+    with open(src, "rb") as fin, open(dst, "xb") as fout:
+        while chunk := fin.read(CHUNK):
+            sha.update(chunk)
+            md5.update(chunk)
+            fout.write(chunk)
+            size += len(chunk)
+    return size, sha.hexdigest(), md5.hexdigest()
 
 
 def take_phases(repo: Path, name: str, suggested: bool) -> dict[str, float]:
-    """mlrepro's take step by step as in take._take (a new snapshot), each step timed; with
-    `suggested`, the changes the report proposes."""
+    """The real take.take(), with each step it calls (STEPS, where the code has it) and every
+    os.fsync timed; with `suggested`, steps replaced by the changes the report proposes."""
     source = load_params(repo / "params.yaml").ingest.source(name)
     phases, real_fsync = Phases(), os.fsync
+    replace: dict[str, Callable[..., Any]] = {COPY: hash_copy_unsynced, DESCRIBE: describe_small}
 
-    def timed_fsync(fd: int) -> None:
-        with phases(FSYNC):
-            real_fsync(fd)
+    def timed(step: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with phases(step):
+                return function(*args, **kwargs)
 
-    def no_fsync(fd: int) -> None:
-        pass
+        return run
 
-    describe = describe_small if suggested else take.describe_table
-    tmp = store.new_tmp_dir(repo, name)
-    entries = []
-    with mock.patch("os.fsync", no_fsync if suggested else timed_fsync):
-        for item in source_files(source, repo):
-            target = tmp / item.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with phases(COPY):
-                size, sha, md5 = store.hash_copy(item.path, target)
-            with phases(DESCRIBE):
-                rows, columns = describe(target)
-            entries.append(store.FileEntry(item.name, size, sha, md5, rows, columns))
-    with mock.patch("os.fsync", timed_fsync):
+    def synced_commit(*args: Any, **kwargs: Any) -> Any:
+        timed(SYNC, os.sync)()
+        return commit(*args, **kwargs)
+
+    with ExitStack() as stack:
+        stack.enter_context(mock.patch("os.fsync", timed(FSYNC, real_fsync)))
+        for step, (module, attr) in STEPS.items():
+            if hasattr(module, attr):
+                function = replace.get(step, getattr(module, attr)) if suggested else None
+                function = timed(step, function or getattr(module, attr))
+                stack.enter_context(mock.patch.object(module, attr, function))
         if suggested:
-            with phases(SYNC):
-                os.sync()
-        with phases(COMMIT):
-            taken_at, content = store.now_utc(), store.content_hash(entries)
-            manifest = store.Manifest(
-                id=store.new_id(taken_at, content),
-                source=name,
-                definition=source.definition(),
-                taken_at=taken_at.isoformat(),
-                git_commit=take.git_commit(repo),
-                tools=take.tools(),
-                content_sha256=content,
-                files=tuple(entries),
-            )
-            store.commit(repo, manifest, tmp)
-        folder = store.data_dir(repo, name, manifest.id)
-        with phases(DVC_ADD):
-            (dvc_add_linked if suggested else store.dvc_add)(repo, folder)
-        with phases(SHARE):
-            store.share_with_cache(repo, manifest)
-    return {phase: phases.seconds.get(phase, 0.0) for phase in TAKE_PHASES}
+            commit = store.commit  # the timed original
+            stack.enter_context(mock.patch.object(store, "commit", synced_commit))
+        with phases(TOTAL):
+            take.take(source, repo)
+    seconds = phases.seconds
+    seconds[OTHER] = seconds.pop(TOTAL) - sum(v for k, v in seconds.items() if k != FSYNC)
+    return {step: seconds[step] for step in TAKE_PHASES if step in seconds}
 
 
 @dataclass(frozen=True)
@@ -279,8 +278,8 @@ class Breakdown:
 
 
 def breakdown(ds: DataSet, tmp: Path, datasets: list[DataSet], cold: bool) -> Breakdown:
-    """Where the time goes, each in a new repo after dropping caches: take's steps now and
-    with the suggested changes, and the manual way's two commands. Then start-up times, warm."""
+    """Where the time goes, each in a new repo, page cache as for the commands: take's steps now
+    and with the suggested changes, the manual way's two commands, start-up times."""
 
     def in_repo(work: Callable[[Path], dict[str, float]]) -> dict[str, float]:
         repo = new_repo(tmp / "repo", tmp / "data", datasets, ds)
@@ -301,8 +300,7 @@ def breakdown(ds: DataSet, tmp: Path, datasets: list[DataSet], cold: bool) -> Br
     suggested = in_repo(lambda repo: take_phases(repo, ds.source, suggested=True))
     other = in_repo(manual)
     for argv in (shlex.split(START), ["dvc", "add", "--help"]):
-        measure(argv, tmp, LOGS / "start.log")  # once to warm up
-        other[shlex.join(argv)] = measure(argv, tmp, LOGS / "start.log").wall
+        other[shlex.join(argv)] = measured(argv, tmp, LOGS / "start.log", cold)[0].wall
     return Breakdown(now, suggested, other)
 
 
@@ -323,18 +321,39 @@ def machine(tmp: Path, cold: bool) -> dict[str, str]:
     cache = "cold: `sync` and `echo 3 > /proc/sys/vm/drop_caches` before each measured command"
     return {
         "date (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip(),
+        "commit (this checkout)": git("rev-parse", "--short=12", "HEAD"),
+        "code under test": code_under_test(),
         "CPUs (nproc)": str(os.cpu_count()),
         "RAM": f"{mem_kib / MIB:.1f} GiB",
-        "file system of the temp dir (`stat -f -c %T`)": fs.stdout.strip(),
+        "file system of the temp dir (`stat -f -c %T`)": f"{fs.stdout.strip()} ({mount(tmp)})",
         "OS": platform.platform(),
         "Python": platform.python_version(),
         "DVC": f"{dvc.stdout.strip()} (cache.type default: reflink,copy)",
         "page cache": cache if cold else "warm: not allowed to drop it (not root)",
         "hashing in Python (hashlib, in memory), MiB/s": hash_speeds(),
+        "load average (1 min) at start": f"{os.getloadavg()[0]:.2f}",
     }
+
+
+def git(*argv: str) -> str:
+    return subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def code_under_test() -> str:
+    """Where mlrepro is imported from: this checkout's src/ (clean or not) or elsewhere."""
+    src = Path(take.__file__).resolve().parents[2]
+    if src != (ROOT / "src").resolve():
+        return f"`{src}` (PYTHONPATH)"
+    changed = git("status", "--porcelain", "src")
+    return "this checkout's `src/`" + (", with uncommitted changes" if changed else ", clean")
+
+
+def mount(path: Path) -> str:
+    """The type and options of the mount that holds `path`, from /proc/self/mounts."""
+    mounts = [line.split() for line in Path("/proc/self/mounts").read_text().splitlines()]
+    holding = [m for m in mounts if path.resolve().is_relative_to(m[1])]
+    point = max(holding, key=lambda m: len(m[1]))
+    return f"mounted as {point[2]}, {point[3]}"
 
 
 def hash_speeds() -> str:
@@ -347,23 +366,63 @@ def hash_speeds() -> str:
     return ", ".join(speeds)
 
 
-def ratio(value: float, goal: float) -> str:
-    return f"{value:.2f} ({'ok' if value <= goal else 'over'})"
+@dataclass(frozen=True)
+class Outcome:
+    ds: DataSet
+    rounds: list[dict[str, Result]]  # the warm-up round first
+    data: tuple[int, int, int]  # footprint() of the data
+    steps: Breakdown
+    load: tuple[float, float]  # 1-minute load average before and after
+
+    def row(self, way: str) -> Result:
+        return median(self.rounds[1:], way)
+
+    def estimates(self) -> tuple[float, float]:
+        """Take's wall time from its steps and start-up: now, and with the suggested changes."""
+        start = self.steps.other[START]
+        now = start + sum(v for k, v in self.steps.now.items() if k != FSYNC)
+        return now, start + sum(v for k, v in self.steps.suggested.items() if k != FSYNC)
 
 
-def render_dataset(
-    ds: DataSet, runs: list[dict[str, Result]], data: tuple[int, int, int]
-) -> list[str]:
-    rows = {way: median(runs, way) for way in (TAKE, MANUAL, FLOOR)}
-    manual, floor = rows[MANUAL].run.wall, rows[FLOOR].run.wall
-    size, allocated = data[0], data[1]
+def verdict(value: float, goal: float) -> str:
+    return f"{value:.2f}, {'holds' if value <= goal else '**does not hold**'}"
+
+
+def render_goals(outcomes: list[Outcome]) -> list[str]:
     lines = [
-        f"## {ds.title}",
+        "## Goals",
         "",
-        f"Data: {size:,} bytes ({allocated / MIB:.1f} MiB allocated). Median of {len(runs)} "
-        "run(s). `sync after`: a `sync` right after the command, the writes it left unflushed. "
-        "`on disk`: bytes of the files in the snapshot (or copy) and `.dvc/cache`, each inode "
-        "once; `of which metadata`: manifests, DVC `.dir` listings, `.dvc` files.",
+        f"| data set | take / manual (goal ≤ {MANUAL_GOAL}) | take / floor (goal ≤ {FLOOR_GOAL}) "
+        f"| on disk / data (goal ≤ {DISK_GOAL}) "
+        "| with the suggested changes (estimate): / manual, / floor |",
+        "|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        take_, manual, floor = (o.row(way) for way in (TAKE, MANUAL, FLOOR))
+        new = o.estimates()[1]
+        lines.append(
+            f"| {o.ds.title} | {verdict(take_.run.wall / manual.run.wall, MANUAL_GOAL)} "
+            f"| {verdict(take_.run.wall / floor.run.wall, FLOOR_GOAL)} "
+            f"| {verdict(take_.apparent / o.data[0], DISK_GOAL)} "
+            f"| {new / manual.run.wall:.2f}, {new / floor.run.wall:.2f} |"
+        )
+    return [*lines, ""]
+
+
+def render_dataset(o: Outcome) -> list[str]:
+    rows = {way: o.row(way) for way in (TAKE, MANUAL, FLOOR)}
+    manual, floor = rows[MANUAL].run.wall, rows[FLOOR].run.wall
+    (size, allocated, _), files = o.data, o.ds.files
+    mine = rows[TAKE]
+    lines = [
+        f"## {o.ds.title}",
+        "",
+        f"Data: {size:,} bytes ({allocated / MIB:.1f} MiB allocated). Median of "
+        f"{len(o.rounds) - 1} run(s), after a warm-up round (its wall times first in the last "
+        "column, in brackets). `sync after`: a `sync` right after the command, the writes it "
+        "left unflushed. `on disk`: bytes of the files in the snapshot (or copy) and "
+        "`.dvc/cache`, each inode once; `of which metadata`: manifests, DVC `.dir` listings, "
+        f"`.dvc` files. Load average (1 min): {o.load[0]:.2f} before, {o.load[1]:.2f} after.",
         "",
         "| way | wall (s) | CPU (s) | sync after (s) | wall / manual | wall / floor "
         "| on disk (bytes) | / data | of which metadata (bytes) | allocated (MiB) | / data "
@@ -377,77 +436,87 @@ def render_dataset(
             if way != FLOOR
             else "— | — | — | — | —"
         )
+        walls = [f"{one[way].run.wall:.2f}" for one in o.rounds]
         lines.append(
             f"| {way} | {r.run.wall:.2f} | {r.run.cpu:.2f} | {r.sync:.2f} "
             f"| {r.run.wall / manual:.2f} | {r.run.wall / floor:.2f} | {disk} "
-            f"| {', '.join(f'{one[way].run.wall:.2f}' for one in runs)} |"
+            f"| ({walls[0]}) {', '.join(walls[1:])} |"
         )
-    mine = rows[TAKE]
     synced = (mine.run.wall + mine.sync) / (manual + rows[MANUAL].sync)
-    lines += [
+    return [
+        *lines,
         "",
-        f"- time, take / manual: {ratio(mine.run.wall / manual, MANUAL_GOAL)}, goal ≤ "
-        f"{MANUAL_GOAL} (with each one's `sync after` added: {synced:.2f})",
-        f"- time, take / floor: {ratio(mine.run.wall / floor, FLOOR_GOAL)}, goal ≤ {FLOOR_GOAL}",
-        f"- bytes on disk, take / data: {ratio(mine.apparent / size, DISK_GOAL)}, "
-        f"goal ≤ {DISK_GOAL}; the data files alone: {(mine.apparent - mine.metadata) / size:.3f}"
-        f" (one copy); metadata {mine.metadata / ds.files:,.0f} bytes per file, of which DVC's "
-        f"`.dir` listing (the manual way's metadata) {rows[MANUAL].metadata / ds.files:,.0f}; "
-        f"the files average {size / ds.files:,.0f} bytes",
-        f"- the floor hashes {size / MIB / floor:.0f} MiB/s (`sha256sum`, reading from disk)",
+        f"- Time, take / manual: {verdict(mine.run.wall / manual, MANUAL_GOAL)} (with each "
+        f"one's `sync after` added: {synced:.2f}).",
+        f"- Time, take / floor: {verdict(mine.run.wall / floor, FLOOR_GOAL)}. The floor hashes "
+        f"{size / MIB / floor:.0f} MiB/s (`sha256sum` over the files).",
+        f"- Bytes on disk, take / data: {verdict(mine.apparent / size, DISK_GOAL)}. The data "
+        f"files alone: {(mine.apparent - mine.metadata) / size:.3f}, one copy. Metadata: "
+        f"{mine.metadata / files:,.0f} bytes per file, of which DVC's `.dir` listing (the manual "
+        f"way's metadata) {rows[MANUAL].metadata / files:,.0f}; the files average "
+        f"{size / files:,.0f} bytes, so the goal allows {(DISK_GOAL - 1) * size / files:,.0f} "
+        "bytes of metadata per file.",
         "",
     ]
-    return lines
 
 
-def render_phases(ds: DataSet, b: Breakdown, runs: list[dict[str, Result]]) -> list[str]:
-    manual, floor, wall = (median(runs, way).run.wall for way in (MANUAL, FLOOR, TAKE))
-    start = b.other[START]
-    now = start + sum(v for k, v in b.now.items() if k != FSYNC)
-    new = start + sum(v for k, v in b.suggested.items() if k != FSYNC)
+def seconds(steps: dict[str, float], step: str) -> str:
+    return f"{steps[step]:.2f}" if step in steps else "—"
+
+
+def render_steps(o: Outcome) -> list[str]:
+    manual, floor, wall = (o.row(way).run.wall for way in (MANUAL, FLOOR, TAKE))
+    b, (now, new) = o.steps, o.estimates()
+    largest = sorted((k for k in b.now if k != FSYNC), key=b.now.__getitem__, reverse=True)[:3]
     biggest = max((k for k in b.suggested if k != FSYNC), key=b.suggested.__getitem__)
     others = ", ".join(f"`{k}` {v:.2f} s" for k, v in b.other.items() if k != START)
+    dvc_add = b.other[f"dvc add data/{Path(o.ds.path).name}"]
     return [
-        f"### Where the time goes: {ds.title}",
+        f"### Where the time goes: {o.ds.title}",
         "",
-        "Take's steps run one by one in-process (a new repo, page cache dropped first), as the "
-        "code is now and with the changes suggested at the end; start-up measured apart (warm).",
+        "Take's steps run one by one in-process, once (a new repo, page cache as above), as the "
+        "code is now and with the changes suggested at the end; start-up measured apart.",
         "",
         "| step | now (s) | suggested (s) |",
         "|---|--:|--:|",
-        *(f"| {k} | {b.now[k]:.2f} | {b.suggested[k]:.2f} |" for k in TAKE_PHASES),
-        f"| start-up: `{START}` | {start:.2f} | {start:.2f} |",
+        *(
+            f"| {k} | {seconds(b.now, k)} | {seconds(b.suggested, k)} |"
+            for k in TAKE_PHASES
+            if k in b.now or k in b.suggested
+        ),
+        f"| start-up: `{START}` | {b.other[START]:.2f} | {b.other[START]:.2f} |",
         f"| **sum (an estimate of the command's wall time)** | {now:.2f} | {new:.2f} |",
         "",
-        f"- Now: the steps sum to {now:.1f} s (the command measured {wall:.1f} s above).",
-        f"- Suggested: about {new:.1f} s, {new / manual:.2f}x the manual way (goal ≤ {MANUAL_GOAL})"
-        f" and {new / floor:.2f}x the floor (goal ≤ {FLOOR_GOAL}); its largest step is "
-        f"{biggest} ({b.suggested[biggest]:.2f} s). The start-up alone is {start / floor:.2f}x "
-        "the floor.",
-        f"- The manual way, step by step (cold), and DVC's start-up: {others}.",
+        f"- Now: the steps sum to {now:.1f} s (the command measured {wall:.1f} s above). "
+        "The largest: " + ", ".join(f"{k} {b.now[k]:.2f} s" for k in largest) + ".",
+        f"- Suggested: about {new:.1f} s, {new / manual:.2f}x the manual way and "
+        f"{new / floor:.2f}x the floor; its largest step: {biggest} "
+        f"({b.suggested[biggest]:.2f} s). The start-up alone is {b.other[START] / floor:.2f}x "
+        f"the floor, and `dvc add` alone (the manual way's) {dvc_add / floor:.2f}x.",
+        f"- The manual way step by step, and DVC's start-up: {others}.",
         "",
     ]
 
 
-SUGGESTIONS = [
-    '## The suggested changes (src/mlrepro/snapshot), measured above as "suggested"',
-    "",
-    "1. **No copy into the DVC cache and no re-read after it.** `store.dvc_add` runs `dvc add` "
-    "through DVC's Python API with cache type `hardlink` for that call only "
-    '(`Repo(repo, config={"cache": {"type": "hardlink"}}).add(folder)`, in its own process as '
-    "now or in-process; the repo's config is unchanged). "
-    "DVC links each snapshot file into `.dvc/cache` instead of copying it, so snapshot and cache "
-    "share inodes from the start and `share_with_cache` has nothing to do (no sha256 re-read of "
-    "each cache object). DVC still reads every byte once for its md5.",
-    "2. **One sync instead of an fsync per file.** `hash_copy` does not fsync; `commit` calls "
+SUGGESTIONS = {  # step -> the change, shown when the code has that step
+    COPY: "**One sync instead of an fsync per file.** `hash_copy` does not fsync; `commit` calls "
     "`os.sync()` (or syncfs on the snapshot's file system) once before the rename, so a listed "
     "snapshot is still on disk, with one journal commit instead of one per file.",
-    "3. **One pandas read per small table.** `describe_table` takes the row count from its "
+    DESCRIBE: "**One pandas read per small table.** `describe_table` takes the row count from its "
     "sample when the sample holds the whole file (fewer than `SAMPLE_ROWS` rows), and reads the "
     "file a second time only otherwise.",
-    "",
-    "Logs of every measured command: `bench/out/snapshot/` (not committed).",
-]
+}
+
+
+def render_suggestions() -> list[str]:
+    changes = [text for step, text in SUGGESTIONS.items() if hasattr(*STEPS[step])]
+    return [
+        '## The suggested changes (src/mlrepro/snapshot), measured above as "suggested"',
+        "",
+        *(f"{n}. {text}" for n, text in enumerate(changes, 1)),
+        "",
+        "Logs of every measured command: `bench/out/snapshot/` (not committed).",
+    ]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -462,29 +531,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def side_by_side(
+    ds: DataSet, tmp: Path, datasets: list[DataSet], runs: int, cold: bool
+) -> list[dict[str, Result]]:
+    """A warm-up round, then `runs` rounds of the three ways, in an order that rotates from
+    round to round."""
+    ways, results = [FLOOR, MANUAL, TAKE], []
+    for n in range(-1, runs):
+        order = ways[n % 3 :] + ways[: n % 3]
+        result = {way: one_way(way, ds, tmp, datasets, cold) for way in order}
+        walls = ", ".join(f"{w} {r.run.wall:.2f} s" for w, r in result.items())
+        print(f"{ds.source} {'warm-up' if n < 0 else f'run {n + 1}'}: {walls}")
+        results.append(result)
+    return results
+
+
 def main() -> int:
     args = parse_args()
-    os.environ.update(bench_env())  # in-process phases run dvc and git too
+    os.environ.update(bench_env())  # in-process steps run dvc and git too
     (BENCH / "out").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="snapshot-", dir=BENCH / "out") as name:
         tmp = Path(name)
         cold = drop_caches()
         info = machine(tmp, cold)
         datasets = make_data(tmp / "data", args.size_mib, args.files)
-        ways = [FLOOR, MANUAL, TAKE]
-        lines = []
+        outcomes = []
         for ds in datasets:
-            runs: list[dict[str, Result]] = []
-            for n in range(args.runs):
-                order = ways[n % 3 :] + ways[: n % 3]
-                runs.append({way: one_way(way, ds, tmp, datasets, cold) for way in order})
-                print(
-                    f"{ds.source} run {n + 1}: "
-                    + ", ".join(f"{w} {r.run.wall:.2f} s" for w, r in runs[-1].items())
-                )
+            load = os.getloadavg()[0]
+            rounds = side_by_side(ds, tmp, datasets, args.runs, cold)
+            steps = breakdown(ds, tmp, datasets, cold)
             data = footprint(tmp / "data" / ds.path)
-            lines += render_dataset(ds, runs, data)
-            lines += render_phases(ds, breakdown(ds, tmp, datasets, cold), runs)
+            outcomes.append(Outcome(ds, rounds, data, steps, (load, os.getloadavg()[0])))
+    info["load average (1 min) at end"] = f"{os.getloadavg()[0]:.2f}"
     head = [
         "# Benchmark: `mlrepro snapshot take` against `cp -r` + `dvc add` and `sha256sum`",
         "",
@@ -493,7 +571,10 @@ def main() -> int:
         *(f"- {key}: {value}" for key, value in info.items()),
         "",
     ]
-    report = "\n".join(head + lines + SUGGESTIONS) + "\n"
+    lines = head + render_goals(outcomes)
+    for o in outcomes:
+        lines += render_dataset(o) + render_steps(o)
+    report = "\n".join(lines + render_suggestions()) + "\n"
     args.output.write_text(report)
     print(report)
     return 0
