@@ -41,7 +41,6 @@ import pandas as pd
 import yaml
 from pipeline import COMMAND, Measurement, bench_env, measure
 
-from mlrepro.core.files import CHUNK
 from mlrepro.core.params import load_params
 from mlrepro.snapshot import store, take
 from mlrepro.snapshot.take import describe_table
@@ -221,26 +220,12 @@ def describe_small(path: Path) -> tuple[int | None, dict[str, str] | None]:
     return len(sample), {str(c): str(t) for c, t in sample.dtypes.items()}
 
 
-def hash_copy_unsynced(
-    src: Path, dst: Path, progress: store.Progress | None = None
-) -> tuple[int, str, str]:
-    """store.hash_copy without its fsync (suggested: one os.sync() before commit instead)."""
-    sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
-    with open(src, "rb") as fin, open(dst, "xb") as fout:
-        while chunk := fin.read(CHUNK):
-            sha.update(chunk)
-            md5.update(chunk)
-            fout.write(chunk)
-            size += len(chunk)
-    return size, sha.hexdigest(), md5.hexdigest()
-
-
 def take_phases(repo: Path, name: str, suggested: bool) -> dict[str, float]:
     """The real take.take(), with each step it calls (STEPS, where the code has it) and every
     os.fsync timed; with `suggested`, steps replaced by the changes the report proposes."""
     source = load_params(repo / "params.yaml").ingest.source(name)
     phases, real_fsync = Phases(), os.fsync
-    replace: dict[str, Callable[..., Any]] = {COPY: hash_copy_unsynced, DESCRIBE: describe_small}
+    replace: dict[str, Callable[..., Any]] = {DESCRIBE: describe_small}
 
     def timed(step: str, function: Callable[..., Any]) -> Callable[..., Any]:
         def run(*args: Any, **kwargs: Any) -> Any:

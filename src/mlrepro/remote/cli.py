@@ -11,23 +11,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mlrepro.core.commands import noun
 from mlrepro.remote.core import add_remote
 from mlrepro.remote.transfer import pull, push
 from mlrepro.remote.verify import JOBS, Report, verify_remote
 
 
 def add_commands(nouns: Any) -> None:
-    parser = nouns.add_parser("remote", help="DVC remote storage on S3: add, push, pull, verify")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-
-    def verb(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
-        sub: argparse.ArgumentParser = verbs.add_parser(
-            name,
-            help=help_text,
-            description=help_text[0].upper() + help_text[1:] + ".",
-            epilog=f"Example: {example}",
-        )
-        return sub
+    verb = noun(nouns, "remote", "DVC remote storage on S3: add, push, pull, verify")
 
     cmd = verb(
         "add",

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from mlrepro.core.commands import noun
 from mlrepro.core.params import PARAMS_FILE, load_params
 from mlrepro.snapshot import store
 from mlrepro.snapshot.pins import write_pin
@@ -20,17 +21,7 @@ from mlrepro.snapshot.verify import verify
 
 
 def add_commands(nouns: Any) -> None:
-    parser = nouns.add_parser("snapshot", help="immutable, verifiable snapshots of raw sources")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-
-    def verb(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
-        sub: argparse.ArgumentParser = verbs.add_parser(
-            name,
-            help=help_text,
-            description=help_text[0].upper() + help_text[1:] + ".",
-            epilog=f"Example: {example}",
-        )
-        return sub
+    verb = noun(nouns, "snapshot", "immutable, verifiable snapshots of raw sources")
 
     cmd = verb("take", "snapshot a declared source now", "mlrepro snapshot take flights")
     cmd.add_argument("source", help="a source declared in params.yaml ingest.sources")
