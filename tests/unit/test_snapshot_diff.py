@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlrepro.core.errors import DataError
+from mlrepro.snapshot.describe import describe_table
 from mlrepro.snapshot.diff import (
     SnapshotDiff,
     TableDiff,
@@ -18,7 +19,6 @@ from mlrepro.snapshot.diff import (
     render_text,
 )
 from mlrepro.snapshot.store import FileEntry, Manifest, content_hash
-from mlrepro.snapshot.take import describe_table
 
 FLIGHTS_A = "id,carrier,delay\n1,AA,5\n2,UA,-3\n3,DL,0\n4,AA,12\n"
 # 1 removed, 2 changed (delay), 3 unchanged, 5 added; rows in another order

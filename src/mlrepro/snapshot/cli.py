@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,16 +72,48 @@ def add_commands(nouns: Any) -> None:
     cmd.set_defaults(func=cmd_verify)
 
 
+class Bar:
+    """A progress bar on stderr, bytes with files done beside them; safe to advance from the
+    threads of a take."""
+
+    def __init__(self, label: str) -> None:
+        from tqdm import tqdm
+
+        self.lock = threading.Lock()
+        self.files, self.total_files = 0, 0
+        self.bar = tqdm(desc=label, unit="B", unit_scale=True, unit_divisor=1024, leave=False)
+
+    def start(self, files: int, nbytes: int) -> None:
+        with self.lock:
+            self.total_files, self.bar.total = files, nbytes
+            self._files()
+            self.bar.refresh()
+
+    def advance(self, nbytes: int, files: int = 0) -> None:
+        with self.lock:
+            if files:
+                self.files += files
+                self._files()
+            self.bar.update(nbytes)
+
+    def _files(self) -> None:
+        self.bar.set_postfix_str(f"{self.files}/{self.total_files} files", refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 @contextmanager
-def progress_bar(total: int, label: str) -> Iterator[store.Progress | None]:
-    """A bytes progress bar on stderr when it is a terminal; nothing otherwise."""
+def progress_bar(label: str) -> Iterator[store.Progress | None]:
+    """A progress bar (files and bytes) on stderr when it is a terminal; nothing otherwise."""
     if not sys.stderr.isatty():
         yield None
         return
-    from tqdm import tqdm
-
-    with tqdm(total=total or None, desc=label, unit="B", unit_scale=True, leave=False) as bar:
-        yield bar.update
+    bar = Bar(label)
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def cmd_take(args: argparse.Namespace) -> int:
@@ -88,7 +121,7 @@ def cmd_take(args: argparse.Namespace) -> int:
 
     params = load_params(PARAMS_FILE)
     source = params.ingest.source(args.source)
-    with progress_bar(0, f"take {source.name}") as progress:
+    with progress_bar(f"take {source.name}") as progress:
         result = take(source, Path.cwd(), progress=progress)
     m = result.manifest
     if result.reused:
@@ -179,9 +212,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
             manifests += store.list_snapshots(repo, name)
         elif name in params.ingest.pins:
             manifests.append(store.resolve(repo, f"{name}@pinned", params.ingest.pins))
-    total = sum(m.bytes for m in manifests)
     problems = []
-    with progress_bar(total, "verify") as progress:
+    with progress_bar("verify") as progress:
+        if progress:
+            progress.start(sum(len(m.files) for m in manifests), sum(m.bytes for m in manifests))
         for m in manifests:
             problems += verify(repo, m, progress=progress)
     if args.json:

@@ -18,8 +18,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from mlrepro.core.errors import DataError
+from mlrepro.snapshot.describe import TABLE_SUFFIXES
 from mlrepro.snapshot.store import FileEntry, Manifest
-from mlrepro.snapshot.take import TABLE_SUFFIXES
 
 EXAMPLES = 5  # example keys (or rows) kept per kind
 Status = Literal["added", "removed", "same", "changed"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob as globlib
 import importlib.metadata
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,11 +52,11 @@ def source_files(source: Source, repo: Path) -> list[SourceFile]:
     if ".." in Path(pattern).parts or Path(pattern).is_absolute():
         raise ParamsError(f"{where}: path {pattern!r} must be relative, without '..'")
     target = root / pattern
+    if not globlib.has_magic(pattern) and target.is_dir():
+        return directory_files(target, pattern, real_root, (where, origin))
     if globlib.has_magic(pattern):
         paths = [Path(p) for p in globlib.glob(str(target), recursive=True)]
         paths = [p for p in paths if p.is_file()]
-    elif target.is_dir():
-        paths = [p for p in target.rglob("*") if p.is_file()]
     elif target.is_file():
         paths = [target]
     else:
@@ -78,3 +79,36 @@ def glob_base(root: Path, pattern: str) -> Path:
     parts = Path(pattern).parts
     fixed = next((i for i, p in enumerate(parts) if globlib.has_magic(p)), len(parts))
     return root.joinpath(*parts[:fixed])
+
+
+def directory_files(
+    folder: Path, pattern: str, real_root: Path, context: tuple[str, str]
+) -> list[SourceFile]:
+    """Every file under `folder` (symlinked folders are not entered), sorted by path. Only the
+    folder and symlinks are resolved: a directory of 10,000 files costs no path resolution."""
+    where, origin = context
+    real_folder = folder.resolve()
+    if not real_folder.is_relative_to(real_root):
+        raise ParamsError(f"{where}: {pattern} escapes {origin} (symlink)")
+    found: list[tuple[str, str]] = []  # (name in the snapshot, real path)
+    pending = [("", str(real_folder))]
+    while pending:
+        prefix, current = pending.pop()
+        with os.scandir(current) as entries:
+            for entry in entries:
+                name = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((name + "/", entry.path))
+                elif entry.is_file():
+                    real = entry.path
+                    if entry.is_symlink():
+                        real = os.path.realpath(entry.path)
+                        if not Path(real).is_relative_to(real_root):
+                            raise ParamsError(
+                                f"{where}: {Path(pattern) / name} escapes {origin} (symlink)"
+                            )
+                    found.append((name, real))
+    if not found:
+        raise DataError(f"{where}: {pattern!r} matches no file in {origin}")
+    found.sort(key=lambda item: item[0].split("/"))
+    return [SourceFile(name, Path(real)) for name, real in found]

@@ -11,6 +11,7 @@ fsynced and renamed into place first, so an interrupted take leaves nothing that
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import hashlib
 import json
@@ -18,21 +19,31 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from mlrepro.core.errors import DataError, MlreproError
-from mlrepro.core.files import CHUNK, atomic_path, write_json
+from mlrepro.core.files import CHUNK, atomic_path
 
 SNAPSHOTS = Path("data") / "snapshots"
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 TMP_PREFIX = ".tmp-"
+READ_AHEAD_BYTES = 8 << 20  # larger files are read ahead by the kernel as they are read
 
-Progress = Callable[[int], None]  # called with the number of bytes just processed
+
+class Progress(Protocol):
+    """Where long takes and verifies report how far they are (a bar on a terminal)."""
+
+    def start(self, files: int, nbytes: int) -> None:
+        """The totals, once they are known."""
+
+    def advance(self, nbytes: int, files: int = 0) -> None:
+        """`nbytes` more processed, and `files` more finished. May be called from threads."""
 
 
 class SnapshotError(MlreproError):
@@ -47,6 +58,17 @@ class FileEntry:
     md5: str
     rows: int | None = None
     columns: dict[str, str] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        columns = None if self.columns is None else dict(self.columns)
+        return {
+            "path": self.path,
+            "bytes": self.bytes,
+            "sha256": self.sha256,
+            "md5": self.md5,
+            "rows": self.rows,
+            "columns": columns,
+        }
 
 
 @dataclass(frozen=True)
@@ -82,9 +104,8 @@ class Manifest:
         }
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["files"] = [asdict(f) for f in self.files]
-        return data
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "files"}
+        return {**copy.deepcopy(data), "files": [f.as_dict() for f in self.files]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
@@ -120,6 +141,18 @@ def read_manifest(path: Path) -> Manifest:
         raise SnapshotError(f"{path}: not a readable snapshot manifest ({exc})") from None
 
 
+def write_manifest(path: Path, manifest: Manifest) -> None:
+    """The manifest as JSON, keys sorted, the file list last with one line per file: 10,000
+    files take about 250 bytes each, and `git diff` of two manifests shows one line per file."""
+    data = manifest.as_dict()
+    files = [json.dumps(f, sort_keys=True, ensure_ascii=False) for f in data.pop("files")]
+    head = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    listing = "".join(f"\n    {line}," for line in files).rstrip(",")
+    text = f'{head.removesuffix("}").rstrip()},\n  "files": [{listing}\n  ]\n}}\n'
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 def resolve(repo: Path, ref: str, pins: dict[str, str]) -> Manifest:
     """`source@ID` (a unique prefix), `source@latest` or `source@pinned`; `source` = latest."""
     source, _, wanted = ref.partition("@")
@@ -151,19 +184,78 @@ def new_id(taken_at: datetime, content: str) -> str:
     return f"{taken_at:%Y%m%dT%H%M%SZ}-{content[:8]}"
 
 
-def hash_copy(src: Path, dst: Path, progress: Progress | None = None) -> tuple[int, str, str]:
-    """Copy src to dst byte for byte, computing size, sha256 and md5 in the same pass. Not
-    fsynced here: `commit` syncs once for all files before the folder is renamed into place."""
+def copy_new(
+    src: str | Path, dst: str | Path, progress: Progress | None = None, *, keep: int = 0
+) -> tuple[int, str, str, bytes | None]:
+    """Copy src to a new, read-only dst byte for byte, computing size, sha256 and md5 in the same
+    pass. Returns those and, for a file of at most `keep` bytes, its content (read in one call).
+    Not fsynced here: `commit` syncs once for all files before the folder is renamed into place.
+    Plain os calls: for 10,000 small files, file objects cost more than the copying itself."""
     sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
-    with open(src, "rb") as fin, open(dst, "xb") as fout:
-        while chunk := fin.read(CHUNK):
-            sha.update(chunk)
-            md5.update(chunk)
-            fout.write(chunk)
-            size += len(chunk)
-            if progress:
-                progress(len(chunk))
-    return size, sha.hexdigest(), md5.hexdigest()
+    fin = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fout = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, READ_ONLY)
+        try:
+            expected = os.fstat(fin).st_size
+            small = expected <= keep
+            chunk = os.read(fin, expected + 1 if small else CHUNK)  # small: the whole file
+            first = chunk
+            while chunk:
+                sha.update(chunk)
+                md5.update(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fout, view) :]
+                size += len(chunk)
+                if progress:
+                    progress.advance(len(chunk))
+                if small and size <= expected:
+                    break  # asked for one byte more than the file holds: at its end
+                chunk = os.read(fin, CHUNK)
+        finally:
+            os.close(fout)
+    finally:
+        os.close(fin)
+    return size, sha.hexdigest(), md5.hexdigest(), first if size == len(first) <= keep else None
+
+
+@contextmanager
+def read_ahead(paths: list[Path], window: int = 256) -> Iterator[Callable[[], None]]:
+    """Ask the kernel for the next files while the caller processes one: a thread opens up to
+    `window` files ahead of it and advises the kernel it will need them (their inodes are read
+    and their bytes requested, so the disk always has work). On a cold page cache this takes a
+    directory of 10,000 small files from the disk in two thirds of the time. Yields the call
+    that marks one file as processed. Files it cannot open are left to the caller to report."""
+    ahead, stop = threading.Semaphore(window), threading.Event()
+
+    def run() -> None:
+        for path in paths:
+            while not ahead.acquire(timeout=0.1):
+                if stop.is_set():
+                    return
+            if stop.is_set():
+                return
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                if os.fstat(fd).st_size <= READ_AHEAD_BYTES:
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+
+    thread = threading.Thread(target=run, name="read-ahead", daemon=True)
+    if len(paths) > 1 and hasattr(os, "posix_fadvise"):
+        thread.start()
+    try:
+        yield ahead.release
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join()
 
 
 def digest_file(path: Path) -> tuple[int, str, str]:
@@ -184,7 +276,7 @@ def hash_file(path: Path, progress: Progress | None = None) -> tuple[int, str]:
             sha.update(chunk)
             size += len(chunk)
             if progress:
-                progress(len(chunk))
+                progress.advance(len(chunk))
     return size, sha.hexdigest()
 
 
@@ -233,9 +325,8 @@ def fsync_dir(path: Path) -> None:
 
 def commit(repo: Path, manifest: Manifest, tmp: Path) -> None:
     """Make the files read-only, rename the folder into place, then write the manifest."""
-    for path in tmp.rglob("*"):
-        if path.is_file():
-            path.chmod(READ_ONLY)
+    for entry in manifest.files:
+        os.chmod(tmp / entry.path, READ_ONLY)  # copies are created read-only; query results not
     tmp.chmod(0o755)  # mkdtemp makes 0700
     os.sync()  # every file's bytes on disk before the rename makes the snapshot visible
     fsync_dir(tmp)
@@ -243,7 +334,7 @@ def commit(repo: Path, manifest: Manifest, tmp: Path) -> None:
     os.rename(tmp, target)
     fsync_dir(target.parent)
     path = manifest_path(repo, manifest.source, manifest.id)
-    write_json(path, manifest.as_dict())
+    write_manifest(path, manifest)
     path.chmod(READ_ONLY)
     fsync_dir(target.parent)
 
@@ -286,27 +377,39 @@ def track(repo: Path, manifest: Manifest) -> None:
 
 def cache_object(repo: Path, md5: str) -> Path:
     """Where DVC 3 keeps a file with this md5 in the local cache."""
-    return repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    return Path(cache_object_path(str(repo), md5))
+
+
+def cache_object_path(repo: str, md5: str) -> str:
+    """`cache_object` as a string: no Path objects in the loops over thousands of files."""
+    return f"{repo}/.dvc/cache/files/md5/{md5[:2]}/{md5[2:]}"
 
 
 def seed_cache(repo: Path, manifest: Manifest) -> None:
-    """Hard-link each new snapshot file into the DVC cache under the md5 computed while it was
-    copied: the snapshot and the cache share one copy of the bytes. An object
-    already in the cache is left for `share_with_cache` to verify."""
-    folder = data_dir(repo, manifest.source, manifest.id)
+    """Hard-link each snapshot file into the DVC cache under the md5 computed while it was
+    copied: the snapshot and the cache share one copy of the bytes. An object already in the
+    cache is verified and the snapshot file replaced by a link to it (`share_with_cache`)."""
+    folder, top = str(data_dir(repo, manifest.source, manifest.id)), str(repo)
+    for prefix in sorted({e.md5[:2] for e in manifest.files}):
+        os.makedirs(os.path.dirname(cache_object_path(top, prefix + "0")), exist_ok=True)
+    existing = []
     for entry in manifest.files:
-        cached = cache_object(repo, entry.md5)
-        if not cached.exists():
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            os.link(folder / entry.path, cached)
+        try:
+            os.link(f"{folder}/{entry.path}", cache_object_path(top, entry.md5))
+        except FileExistsError:
+            existing.append(entry)
+    share_with_cache(repo, manifest, existing)
 
 
-def share_with_cache(repo: Path, manifest: Manifest) -> int:
-    """Replace each snapshot file by a hard link to its (verified) DVC cache object, so the
-    snapshot and the cache hold one copy of the bytes. Returns the files linked."""
+def share_with_cache(
+    repo: Path, manifest: Manifest, entries: Iterable[FileEntry] | None = None
+) -> int:
+    """Replace each snapshot file (of `entries`, default all) by a hard link to its verified DVC
+    cache object, so the snapshot and the cache hold one copy of the bytes. Returns the files
+    linked."""
     linked = 0
     folder = data_dir(repo, manifest.source, manifest.id)
-    for entry in manifest.files:
+    for entry in manifest.files if entries is None else entries:
         path, cached = folder / entry.path, cache_object(repo, entry.md5)
         if not cached.is_file() or path.stat().st_ino == cached.stat().st_ino:
             continue

@@ -5,20 +5,21 @@ reuse an existing snapshot with identical content, else commit it atomically and
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import shutil
+import subprocess
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
-from mlrepro.core.errors import DataError
 from mlrepro.core.params import Source
 from mlrepro.snapshot import store
+from mlrepro.snapshot.describe import PLAIN_SUFFIXES, Helper, describe_table, separator
 from mlrepro.snapshot.sources import source_files
 
-TABLE_SUFFIXES = (".csv", ".csv.gz", ".csv.zip", ".csv.bz2", ".csv.xz", ".tsv")
-SAMPLE_ROWS = 1000
+SMALL = 1 << 20  # files up to this size are described from the bytes the copy pass read
+HELPER_FILES = 200  # tables in a source from which a helper process describes them
 
 
 @dataclass(frozen=True)
@@ -38,48 +39,53 @@ def tools() -> dict[str, str | None]:
 
 
 def git_commit(repo: Path) -> str | None:
-    import git
-
+    """The commit checked out in `repo` (None outside git or before the first commit)."""
     try:
-        return str(git.Repo(repo, search_parent_directories=False).head.commit.hexsha)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, ValueError):
+        done = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", "HEAD"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
         return None
-
-
-def describe_table(path: Path) -> tuple[int | None, dict[str, str] | None]:
-    """Rows and column dtypes of a CSV-like file (None for other files)."""
-    if not path.name.lower().endswith(TABLE_SUFFIXES):
-        return None, None
-    sep = separator(path)
-    try:
-        sample = pd.read_csv(path, sep=sep, nrows=SAMPLE_ROWS)
-        rows = len(sample)
-        if rows == SAMPLE_ROWS:  # more rows than the sample: count them all
-            rows = 0
-            for chunk in pd.read_csv(path, sep=sep, usecols=[0], dtype=str, chunksize=1 << 20):
-                rows += len(chunk)
-    except pd.errors.EmptyDataError:
-        return 0, {}
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path.name}: cannot be read as CSV: {exc}") from None
-    return rows, {str(c): str(t) for c, t in sample.dtypes.items()}
-
-
-def separator(path: Path) -> str:
-    return "\t" if path.name.lower().endswith(".tsv") else ","
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() or None
 
 
 def copy_files(
     source: Source, repo: Path, tmp: Path, progress: store.Progress | None
 ) -> list[store.FileEntry]:
-    entries = []
-    for item in source_files(source, repo):
-        target = tmp / item.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        size, sha, md5 = store.hash_copy(item.path, target, progress)
-        rows, columns = describe_table(target)
-        entries.append(store.FileEntry(item.name, size, sha, md5, rows, columns))
-    return entries
+    """Copy, hash and describe every file of `source` into `tmp`, one file at a time (a thread
+    asks the disk for the next files meanwhile); with many tables, a helper process describes
+    the small ones on the other core."""
+    items = source_files(source, repo)
+    if progress:
+        progress.start(len(items), sum(os.stat(item.path).st_size for item in items))
+    for folder in sorted({(tmp / item.name).parent for item in items}):
+        folder.mkdir(parents=True, exist_ok=True)
+    tables = sum(1 for item in items if item.name.lower().endswith(PLAIN_SUFFIXES))
+    copied, described, deferred = [], {}, []
+    with ExitStack() as stack:
+        helper = stack.enter_context(Helper()) if tables >= HELPER_FILES else None
+        done = stack.enter_context(store.read_ahead([item.path for item in items]))
+        for item in items:
+            target = tmp / item.name
+            size, sha, md5, content = store.copy_new(item.path, target, progress, keep=SMALL)
+            done()
+            copied.append((item.name, size, sha, md5))
+            if helper and content is not None and target.name.lower().endswith(PLAIN_SUFFIXES):
+                helper.add(target, content)
+                deferred.append(item.name)
+            else:
+                described[item.name] = describe_table(target, content)
+            if progress:
+                progress.advance(0, files=1)
+        if helper:
+            described.update(zip(deferred, helper.results(), strict=True))
+    return [store.FileEntry(*c, *described[c[0]]) for c in copied]
 
 
 def take(source: Source, repo: Path, *, progress: store.Progress | None = None) -> TakeResult:
@@ -114,8 +120,7 @@ def _take(source: Source, repo: Path, progress: store.Progress | None) -> TakeRe
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    store.share_with_cache(repo, manifest)  # verifies objects already in the cache, links them
-    store.track(repo, manifest)
+    store.track(repo, manifest)  # links into the DVC cache; verifies objects already there
     return TakeResult(manifest, reused=False)
 
 
@@ -135,12 +140,14 @@ def fill(
 def filtered_copy(source: Source, repo: Path, tmp: Path) -> store.FileEntry:
     """A file source with `as_of`: its rows up to the cutoff, in a deterministic CSV. Cells are
     kept as text, so rows after the cutoff cannot change how the kept rows are written."""
+    import pandas as pd
+
     from mlrepro.core.errors import ParamsError
     from mlrepro.snapshot.sql import write_table
 
     assert source.as_of is not None
     frames = [
-        pd.read_csv(item.path, sep=separator(item.path), dtype=str, keep_default_na=False)
+        pd.read_csv(item.path, sep=separator(item.name), dtype=str, keep_default_na=False)
         for item in source_files(source, repo)
     ]
     df = pd.concat(frames, ignore_index=True)

@@ -45,6 +45,8 @@ def verify(
             problems += check_file(ref, entry, cached, "cache ", progress)
         if not present and not cached.is_file():
             problems.append(Problem(ref, entry.path, "missing (not in work tree or DVC cache)"))
+        if progress:
+            progress.advance(0, files=1)
     if present:
         known = {e.path for e in manifest.files}
         for extra in sorted(p for p in folder.rglob("*") if p.is_file()):

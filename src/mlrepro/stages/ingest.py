@@ -27,7 +27,8 @@ from mlrepro.core.params import IngestParams, Source, load_params
 from mlrepro.core.shell import run_stage
 from mlrepro.schema import TableSpec, load_schema, parse_table
 from mlrepro.snapshot import store
-from mlrepro.snapshot.take import TABLE_SUFFIXES, fill
+from mlrepro.snapshot.describe import TABLE_SUFFIXES
+from mlrepro.snapshot.take import fill
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
