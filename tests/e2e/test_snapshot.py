@@ -280,3 +280,67 @@ def test_sql_source_is_byte_identical_when_physical_order_changes(snap_repo: Rep
     missing = snap_repo.run("mlrepro", "snapshot", "take", "shop", check=False)
     assert missing.returncode == 2
     assert "environment variable SHOP_DB" in missing.stderr, missing.stderr
+
+
+def run_on_terminal(repo: Repo, *args: str) -> tuple[int, str]:
+    """Run a command with stderr on a pseudo-terminal; its exit code and what it drew there."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen(
+        args, cwd=repo.path, env=tool_env(), stdout=subprocess.DEVNULL, stderr=follower
+    )
+    os.close(follower)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the command closed the terminal
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(leader)
+    return proc.wait(), drawn.decode(errors="replace")
+
+
+def test_many_small_tables_match_pandas_and_show_progress(snap_repo: Repo) -> None:
+    """A directory of 250 tables (enough for the helper process), a nested one, a padded one
+    that only pandas reads right, and a non-table: rows and dtypes as pandas gives them; a
+    progress bar with files and bytes on a terminal, and nothing on stderr otherwise."""
+    import pandas as pd
+
+    folder = snap_repo.path / "raw" / "many"
+    (folder / "nested").mkdir(parents=True)
+    for i in range(250):
+        rows = "".join(
+            f"{i * 10 + r},{r / 3:.3f},{'yes' if r % 2 else 'no'}\n" for r in range(i % 7)
+        )
+        (folder / f"part-{i:03d}.csv").write_text("id,score,flag\n" + rows)
+    (folder / "nested" / "padded.csv").write_text("a,b\n 1,x\n2 ,y\n")
+    (folder / "notes.txt").write_text("not a table\n")
+    params = snap_repo.read_yaml("params.yaml")
+    params["ingest"]["sources"]["many"] = {"path": "raw/many"}
+    (snap_repo.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    code, drawn = run_on_terminal(snap_repo, "mlrepro", "snapshot", "take", "many")
+    assert code == 0, drawn
+    assert "take many" in drawn and "/252 files" in drawn, drawn
+    files = {f["path"]: f for f in shown_files(snap_repo, "many@latest")}
+    assert len(files) == 252 and files["notes.txt"]["rows"] is None
+    for name, entry in files.items():
+        if name.endswith(".csv"):
+            df = pd.read_csv(folder / name)
+            expected = {str(c): str(t) for c, t in df.dtypes.items()}
+            assert (entry["rows"], entry["columns"]) == (len(df), expected), name
+    assert files["nested/padded.csv"]["columns"] == {"a": "int64", "b": "str"}
+
+    code, drawn = run_on_terminal(snap_repo, "mlrepro", "snapshot", "verify", "many", "--all")
+    assert code == 0 and "verify" in drawn and "/252 files" in drawn, drawn
+    quiet = mlrepro(snap_repo, "snapshot", "verify", "many", "--all")
+    assert quiet.stderr == ""

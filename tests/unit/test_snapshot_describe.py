@@ -14,6 +14,7 @@ from pandas._libs.parsers import STR_NA_VALUES
 from mlrepro.core.errors import DataError
 from mlrepro.snapshot.describe import (
     NA_VALUES,
+    Helper,
     describe_table,
     describe_text,
     describe_with_pandas,
@@ -105,14 +106,14 @@ def random_table(rng: random.Random, sep: str) -> str:
 def test_fast_path_agrees_with_pandas_or_defers(sep: str) -> None:
     rng = random.Random(7)
     answered = 0
-    for _ in range(1500):
+    for _ in range(1000):
         text = random_table(rng, sep)
         fast = describe_text(text.encode(), sep)
         if fast is None:
             continue
         answered += 1
         assert fast == pandas_description(text, sep), text
-    assert answered > 900  # the fast path must take the common case, not defer everything
+    assert answered > 600  # the fast path must take the common case, not defer everything
 
 
 @pytest.mark.parametrize(
@@ -173,3 +174,36 @@ def test_large_files_and_compressed_files_use_pandas(tmp_path: Path) -> None:
 
 def test_na_strings_are_pandas_defaults() -> None:
     assert set(STR_NA_VALUES) == NA_VALUES
+
+
+def helper_inputs(folder: Path) -> list[Path]:
+    texts = {
+        "ints.csv": "a,b\n1,x\n2,y\n",
+        "padded.csv": "a,b\n 1,x\n",  # the helper defers it: pandas describes it here
+        "empty.csv": "",
+        "tabs.tsv": "a\tb\n1.5\tTrue\n",
+    }
+    for name, text in texts.items():
+        (folder / name).write_text(text)
+    return [folder / name for name in texts]
+
+
+def test_helper_process_describes_like_pandas(tmp_path: Path) -> None:
+    paths = helper_inputs(tmp_path)
+    with Helper() as helper:
+        assert helper.proc is not None
+        for path in paths:
+            helper.add(path, path.read_bytes())
+        results = helper.results()
+        assert helper.proc.returncode == 0
+    assert results == [describe_with_pandas(p) for p in paths]
+
+
+def test_a_failed_helper_leaves_the_work_to_this_process(tmp_path: Path) -> None:
+    paths = helper_inputs(tmp_path)
+    with Helper() as helper:
+        assert helper.proc is not None
+        helper.proc.kill()  # dies before (or while) it reads: writes fail or answers are missing
+        for path in paths:
+            helper.add(path, path.read_bytes())
+        assert helper.results() == [describe_with_pandas(p) for p in paths]

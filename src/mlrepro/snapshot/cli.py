@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -81,7 +82,18 @@ class Bar:
 
         self.lock = threading.Lock()
         self.files, self.total_files = 0, 0
-        self.bar = tqdm(desc=label, unit="B", unit_scale=True, unit_divisor=1024, leave=False)
+        try:  # a terminal that reports no width (some CI ptys) would get an empty bar
+            width = os.get_terminal_size(sys.stderr.fileno()).columns
+        except OSError:
+            width = 0
+        self.bar = tqdm(
+            desc=label,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            leave=False,
+            ncols=None if width else 80,
+        )
 
     def start(self, files: int, nbytes: int) -> None:
         with self.lock:

@@ -37,16 +37,21 @@ def verify(
     folder = store.data_dir(repo, manifest.source, manifest.id)
     problems: list[Problem] = []
     present = folder.is_dir()
-    for entry in manifest.files:
-        path, cached = folder / entry.path, store.cache_object(repo, entry.md5)
-        if present:
-            problems += check_file(ref, entry, path, "", progress)
-        if cached.is_file() and not (path.exists() and _same_inode(path, cached)):
-            problems += check_file(ref, entry, cached, "cache ", progress)
-        if not present and not cached.is_file():
-            problems.append(Problem(ref, entry.path, "missing (not in work tree or DVC cache)"))
-        if progress:
-            progress.advance(0, files=1)
+    paths = [
+        folder / e.path if present else store.cache_object(repo, e.md5) for e in manifest.files
+    ]
+    with store.read_ahead(paths) as done:
+        for entry in manifest.files:
+            path, cached = folder / entry.path, store.cache_object(repo, entry.md5)
+            if present:
+                problems += check_file(ref, entry, path, "", progress)
+            if cached.is_file() and not (path.exists() and _same_inode(path, cached)):
+                problems += check_file(ref, entry, cached, "cache ", progress)
+            if not present and not cached.is_file():
+                problems.append(Problem(ref, entry.path, "missing (not in work tree or DVC cache)"))
+            done()
+            if progress:
+                progress.advance(0, files=1)
     if present:
         known = {e.path for e in manifest.files}
         for extra in sorted(p for p in folder.rglob("*") if p.is_file()):
