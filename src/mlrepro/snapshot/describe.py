@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
@@ -27,6 +28,7 @@ from mlrepro.core.errors import DataError
 
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".csv.zip", ".csv.bz2", ".csv.xz", ".tsv")
 PLAIN_SUFFIXES = (".csv", ".tsv")  # uncompressed: the fast path reads these from memory
+PIPE_BYTES = 1 << 20  # Linux's default limit for an unprivileged pipe
 SAMPLE_ROWS = 1000  # dtypes come from the first rows, as pandas' `nrows` sample gives them
 # pandas' default NA strings (pandas._libs.parsers.STR_NA_VALUES; a unit test keeps them equal)
 NA_VALUES = frozenset(
@@ -35,7 +37,8 @@ NA_VALUES = frozenset(
 )
 BOOLEANS = frozenset({"True", "TRUE", "true", "False", "FALSE", "false"})
 _INT = r"[+-]?\d+"
-_FLOAT = r"[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|(?i:inf|infinity))"
+# unambiguous (one way to match a value), so a failing column costs linear time, never more
+_FLOAT = r"[+-]?(?:\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|(?i:inf|infinity))"
 INTS = re.compile(rf"{_INT}(?:\n{_INT})*")  # one match over a column's values, newline-joined
 FLOATS = re.compile(rf"{_FLOAT}(?:\n{_FLOAT})*")
 INT64 = (-(2**63), 2**63 - 1)
@@ -185,6 +188,10 @@ class Helper:
                 stdout=subprocess.PIPE,
                 env=env,
             )
+        if self.proc is not None and self.proc.stdin is not None:
+            # room for the files copied while the helper starts, so the copy never waits on it
+            with contextlib.suppress(OSError, AttributeError):
+                fcntl.fcntl(self.proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
     def add(self, path: Path, content: bytes) -> None:
         self.paths.append(path)
