@@ -100,6 +100,10 @@ def test_directory_glob_and_as_of_sources(snap_repo: Repo) -> None:
         for name in ("parts", "globbed")
     }
     assert files == {"parts": ["p0.csv", "p1.csv", "p2.csv"], "globbed": ["p0.csv", "p1.csv"]}
+    for name in ("parts", "globbed", "early"):
+        [snapshot] = listed(snap_repo, name)
+        folder = snap_repo.path / "data" / "snapshots" / name / snapshot["id"]
+        assert [p.name for p in folder.rglob("*") if p.stat().st_mode & 0o222] == [], name
     [early] = shown_files(snap_repo, "early@latest")
     assert early["rows"] == 2
     first = early["sha256"]
@@ -269,6 +273,9 @@ def test_sql_source_is_byte_identical_when_physical_order_changes(snap_repo: Rep
         "env", *(f"{k}={v}" for k, v in env.items()), "mlrepro", "snapshot", "take", "shop"
     )
     assert first.stdout.startswith("took shop@"), first.stdout
+    [taken] = listed(snap_repo, "shop")
+    written = snap_repo.path / "data" / "snapshots" / "shop" / taken["id"] / "shop.csv"
+    assert not written.stat().st_mode & 0o222  # read-only from the start, as copies are
     with sqlite3.connect(db) as conn:  # same content, another physical order
         rows = conn.execute("SELECT * FROM t WHERE id < 10").fetchall()
         conn.execute("DELETE FROM t WHERE id < 10")

@@ -14,6 +14,7 @@ import pytest
 from pandas._libs.parsers import STR_NA_VALUES
 
 from mlrepro.core.errors import DataError
+from mlrepro.snapshot import describe
 from mlrepro.snapshot.describe import (
     NA_VALUES,
     Helper,
@@ -190,15 +191,24 @@ def helper_inputs(folder: Path) -> list[Path]:
     return [folder / name for name in texts]
 
 
-def test_helper_process_describes_like_pandas(tmp_path: Path) -> None:
+def test_helper_process_describes_like_pandas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     paths = helper_inputs(tmp_path)
+    expected = [describe_with_pandas(p) for p in paths]
+
+    def not_here(*args: object) -> None:
+        raise AssertionError("described in this process, not by the helper")
+
+    monkeypatch.setattr(describe, "describe_text", not_here)
     with Helper() as helper:
-        assert helper.proc is not None
+        proc = helper.proc
+        assert proc is not None
         for path in paths:
             helper.add(path, path.read_bytes())
         results = helper.results()
-        assert helper.proc.returncode == 0
-    assert results == [describe_with_pandas(p) for p in paths]
+        assert proc.returncode == 0
+    assert results == expected
 
 
 def test_a_failed_helper_leaves_the_work_to_this_process(tmp_path: Path) -> None:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import fcntl
 import io
 import json
 import os
+import queue
 import re
 import subprocess
 import sys
+import threading
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,8 @@ from mlrepro.core.errors import DataError
 
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".csv.zip", ".csv.bz2", ".csv.xz", ".tsv")
 PLAIN_SUFFIXES = (".csv", ".tsv")  # uncompressed: the fast path reads these from memory
-PIPE_BYTES = 1 << 20  # Linux's default limit for an unprivileged pipe
+BATCH_BYTES = 256 << 10  # the helper is fed in batches of this size
+QUEUED_BYTES = 64 << 20  # at most this much waits for the helper
 SAMPLE_ROWS = 1000  # dtypes come from the first rows, as pandas' `nrows` sample gives them
 # pandas' default NA strings (pandas._libs.parsers.STR_NA_VALUES; a unit test keeps them equal)
 NA_VALUES = frozenset(
@@ -170,8 +172,9 @@ class Helper:
     """Describes small plain tables in a second process, on the second core, while the caller
     copies the next files: for a directory of many parts the description then costs almost no
     wall time. `add` each file with its content, in order; `results` gives their descriptions.
-    Files the helper is unsure of go to pandas here; if the helper cannot start or fails, this
-    process describes every file itself, with the same result."""
+    A thread feeds the helper in batches, so the copy never waits for it (up to QUEUED_BYTES
+    ahead). Files the helper is unsure of go to pandas here; if the helper cannot start or
+    fails, this process describes every file itself, with the same result."""
 
     def __init__(self) -> None:
         import mlrepro
@@ -179,7 +182,10 @@ class Helper:
         env = dict(os.environ)
         top = str(Path(mlrepro.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (top, env.get("PYTHONPATH")) if p)
-        self.paths: list[Path] = []
+        self.paths: list[str] = []
+        self.batch = bytearray()
+        self.batches: queue.Queue[bytes | None] = queue.Queue(QUEUED_BYTES // BATCH_BYTES)
+        self.writer: threading.Thread | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         with contextlib.suppress(OSError):  # no helper: this process describes the files
             self.proc = subprocess.Popen(
@@ -188,40 +194,69 @@ class Helper:
                 stdout=subprocess.PIPE,
                 env=env,
             )
-        if self.proc is not None and self.proc.stdin is not None:
-            # room for the files copied while the helper starts, so the copy never waits on it
-            with contextlib.suppress(OSError, AttributeError):
-                fcntl.fcntl(self.proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            self.writer = threading.Thread(target=self._feed, name="describe-feed", daemon=True)
+            self.writer.start()
 
-    def add(self, path: Path, content: bytes) -> None:
-        self.paths.append(path)
-        if self.proc is not None and self.proc.stdin is not None:
-            try:
-                self.proc.stdin.write(b"%d %s\n" % (len(content), separator(path.name).encode()))
-                self.proc.stdin.write(content)
-            except OSError:
-                self.stop()
+    def add(self, path: str | Path, content: bytes) -> None:
+        self.paths.append(os.fspath(path))
+        if self.writer is not None:
+            self.batch += b"%d %s\n" % (len(content), separator(self.paths[-1]).encode())
+            self.batch += content
+            if len(self.batch) >= BATCH_BYTES:
+                self.batches.put(bytes(self.batch))
+                self.batch.clear()
+
+    def _feed(self) -> None:
+        """The writer thread: batches to the helper's stdin, then EOF. After a failed write it
+        keeps taking batches (so `add` never blocks) until the end marker."""
+        assert self.proc is not None and self.proc.stdin is not None
+        stdin, broken = self.proc.stdin, False
+        while (item := self.batches.get()) is not None:
+            if not broken:
+                try:
+                    stdin.write(item)
+                except OSError:
+                    broken = True
+        with contextlib.suppress(OSError):
+            stdin.close()
+
+    def _finish_feeding(self) -> None:
+        if self.writer is not None:
+            self.batches.put(bytes(self.batch))
+            self.batches.put(None)
+            self.batch.clear()
+            self.writer.join()
+            self.writer = None
 
     def results(self) -> list[Description]:
         answers: list[Any] | None = None
-        if self.proc is not None:
+        if self.proc is not None and self.proc.stdout is not None:
+            self._finish_feeding()
             try:
-                out, _ = self.proc.communicate()
-                if self.proc.returncode == 0:
+                out = self.proc.stdout.read()
+                if self.proc.wait() == 0:
                     answers = json.loads(out)
             except (OSError, ValueError):
-                self.stop()
-        if not isinstance(answers, list) or len(answers) != len(self.paths):
-            return [describe_table(p, p.read_bytes()) for p in self.paths]
+                pass
+            self.stop()
+        paths = [Path(p) for p in self.paths]
+        if not isinstance(answers, list) or len(answers) != len(paths):
+            return [describe_table(p, p.read_bytes()) for p in paths]
         return [
             describe_with_pandas(p) if a is None else (a[0], a[1])
-            for p, a in zip(self.paths, answers, strict=True)
+            for p, a in zip(paths, answers, strict=True)
         ]
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.kill()
+            if self.proc.returncode is None:
+                self.proc.kill()
+            self._finish_feeding()
             self.proc.wait()
+            for stream in (self.proc.stdin, self.proc.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
             self.proc = None
 
     def __enter__(self) -> Helper:

@@ -56,6 +56,7 @@ def write_table(df: pd.DataFrame, source: Source, folder: Path) -> store.FileEnt
         writer.writerows(text.take(order).itertuples(index=False, name=None))
         fh.flush()
         os.fsync(fh.fileno())
+    path.chmod(store.READ_ONLY)  # as every file of a snapshot, from the start
     size, sha256, md5 = store.digest_file(path)
     columns = {str(c): str(t) for c, t in frame.dtypes.items()}
     return store.FileEntry(path.name, size, sha256, md5, rows=len(frame), columns=columns)

@@ -324,10 +324,9 @@ def fsync_dir(path: Path) -> None:
 
 
 def commit(repo: Path, manifest: Manifest, tmp: Path) -> None:
-    """Make the files read-only, rename the folder into place, then write the manifest."""
-    for entry in manifest.files:
-        os.chmod(tmp / entry.path, READ_ONLY)  # copies are created read-only; query results not
-    tmp.chmod(0o755)  # mkdtemp makes 0700
+    """Sync the (read-only) files, rename the folder into place, then write the manifest."""
+    tmp.chmod(0o755)  # mkdtemp makes 0700; the files are read-only from the start (copy_new,
+    # sql.write_table), and a snapshot folder stays 0755 so that rm -r can remove it
     os.sync()  # every file's bytes on disk before the rename makes the snapshot visible
     fsync_dir(tmp)
     target = data_dir(repo, manifest.source, manifest.id)

@@ -71,16 +71,17 @@ def copy_files(
     with ExitStack() as stack:
         helper = stack.enter_context(Helper()) if tables >= HELPER_FILES else None
         done = stack.enter_context(store.read_ahead([item.path for item in items]))
-        for item in items:
-            target = tmp / item.name
+        top = str(tmp)
+        for item in items:  # strings, not Paths: this loop runs once per file
+            target = f"{top}/{item.name}"
             size, sha, md5, content = store.copy_new(item.path, target, progress, keep=SMALL)
             done()
             copied.append((item.name, size, sha, md5))
-            if helper and content is not None and target.name.lower().endswith(PLAIN_SUFFIXES):
+            if helper and content is not None and item.name.lower().endswith(PLAIN_SUFFIXES):
                 helper.add(target, content)
                 deferred.append(item.name)
             else:
-                described[item.name] = describe_table(target, content)
+                described[item.name] = describe_table(Path(target), content)
             if progress:
                 progress.advance(0, files=1)
         if helper:
