@@ -41,6 +41,7 @@ BOOLEANS = frozenset({"True", "TRUE", "true", "False", "FALSE", "false"})
 _INT = r"[+-]?\d+"
 # unambiguous (one way to match a value), so a failing column costs linear time, never more
 _FLOAT = r"[+-]?(?:\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|(?i:inf|infinity))"
+INT, FLOAT = re.compile(_INT), re.compile(_FLOAT)
 INTS = re.compile(rf"{_INT}(?:\n{_INT})*")  # one match over a column's values, newline-joined
 FLOATS = re.compile(rf"{_FLOAT}(?:\n{_FLOAT})*")
 INT64 = (-(2**63), 2**63 - 1)
@@ -92,7 +93,7 @@ def describe_text(content: bytes, sep: str) -> tuple[int, dict[str, str]] | None
         text = content.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    if not text.strip() or text.startswith("\ufeff") or _has_padding(text, sep):
+    if not text or text.isspace() or text.startswith("\ufeff") or _has_padding(text, sep):
         return None
     if "\r" in text and text.count("\r") != text.count("\r\n"):
         return None
@@ -122,20 +123,25 @@ def describe_text(content: bytes, sep: str) -> tuple[int, dict[str, str]] | None
 
 def column_dtype(values: set[str]) -> str | None:
     """pandas' dtype for a column holding `values` (None: unsure)."""
-    present = values - NA_VALUES
-    missing = len(present) < len(values)
+    missing = not values.isdisjoint(NA_VALUES)
+    present = values - NA_VALUES if missing else values
     if not present:
         return "float64"
     if present <= BOOLEANS:
         return "object" if missing else "bool"
-    if present & BOOLEANS:
+    if not present.isdisjoint(BOOLEANS):
         return None
-    joined = "\n".join(present)
-    if INTS.fullmatch(joined):
-        if max(map(len, present)) > 18 and not all(INT64[0] <= int(v) <= INT64[1] for v in present):
-            return None  # uint64 or object in pandas
-        return "float64" if missing else "int64"
-    if FLOATS.fullmatch(joined):
+    first = next(iter(present))  # one value that is not a number settles it, without a join
+    if INT.fullmatch(first):
+        joined = "\n".join(present)
+        if INTS.fullmatch(joined):
+            if max(map(len, present)) > 18 and not all(
+                INT64[0] <= int(v) <= INT64[1] for v in present
+            ):
+                return None  # uint64 or object in pandas
+            return "float64" if missing else "int64"
+        return "float64" if FLOATS.fullmatch(joined) else string_dtype()
+    if FLOAT.fullmatch(first) and FLOATS.fullmatch("\n".join(present)):
         return "float64"
     return string_dtype()
 
@@ -154,6 +160,8 @@ def _has_padding(text: str, sep: str) -> bool:
     """Whitespace next to a separator, a quote or a line end (pandas strips it around numbers
     only). Substring scans: a regex over every character costs more than the rest together."""
     blanks, pairs = PADDING[sep]
+    if not any(blank in text for blank in blanks):
+        return False  # the common case for machine-written parts: one scan per blank
     if text[:1] in blanks or text.rstrip("\r\n")[-1:] in blanks:
         return True
     return any(pair in text for pair in pairs)
