@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from mlrepro.snapshot import store
+from mlrepro.core.errors import DataError
+from mlrepro.core.params import Source
+from mlrepro.snapshot import store, take
+from mlrepro.snapshot.sources import SourceFile
 
 
 @pytest.mark.parametrize("size", [0, 1, 4096, 3 * (1 << 20) + 5])  # empty .. several chunks
@@ -85,3 +88,18 @@ def test_read_ahead_stops_with_its_caller(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError), store.read_ahead(paths, window=4):
         raise RuntimeError("the copy failed")
     assert not [t for t in threading.enumerate() if t.name == "read-ahead"]
+
+
+def test_a_file_gone_since_listing_is_one_line_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "here.csv").write_text("a\n1\n")
+    listed = [SourceFile("here.csv", tmp_path / "here.csv"), SourceFile("gone.csv", tmp_path / "x")]
+    monkeypatch.setattr(take, "source_files", lambda source, repo: listed)
+    with pytest.raises(DataError) as caught:
+        take.take(Source("s", path="raw"), tmp_path)
+    assert str(caught.value) == (
+        "params.yaml: ingest.sources.s: cannot copy gone.csv: No such file or directory"
+    )
+    assert store.list_snapshots(tmp_path, "s") == []
+    assert [p.name for p in store.source_dir(tmp_path, "s").iterdir()] == [".lock"]

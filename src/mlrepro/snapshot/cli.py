@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -74,13 +73,11 @@ def add_commands(nouns: Any) -> None:
 
 
 class Bar:
-    """A progress bar on stderr, bytes with files done beside them; safe to advance from the
-    threads of a take."""
+    """A progress bar on stderr: bytes, with the files done beside them."""
 
     def __init__(self, label: str) -> None:
         from tqdm import tqdm
 
-        self.lock = threading.Lock()
         self.files, self.total_files = 0, 0
         try:  # a terminal that reports no width (some CI ptys) would get an empty bar
             width = os.get_terminal_size(sys.stderr.fileno()).columns
@@ -96,17 +93,15 @@ class Bar:
         )
 
     def start(self, files: int, nbytes: int) -> None:
-        with self.lock:
-            self.total_files, self.bar.total = files, nbytes
-            self._files()
-            self.bar.refresh()
+        self.total_files, self.bar.total = files, nbytes
+        self._files()
+        self.bar.refresh()
 
     def advance(self, nbytes: int, files: int = 0) -> None:
-        with self.lock:
-            if files:
-                self.files += files
-                self._files()
-            self.bar.update(nbytes)
+        if files:
+            self.files += files
+            self._files()
+        self.bar.update(nbytes)
 
     def _files(self) -> None:
         self.bar.set_postfix_str(f"{self.files}/{self.total_files} files", refresh=False)

