@@ -50,10 +50,16 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 
 def make_runner(cwd: Path) -> Run:
     def run(
-        *cmd: str, check: bool = True, timeout: float = 600
+        *cmd: str, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
+        """Run cmd in cwd with tool_env(), plus `env` (variables to set for this call)."""
         result = subprocess.run(
-            cmd, cwd=cwd, env=tool_env(), capture_output=True, text=True, timeout=timeout
+            cmd,
+            cwd=cwd,
+            env={**tool_env(), **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and result.returncode != 0:
             raise AssertionError(
@@ -86,8 +92,10 @@ class Repo:
         self.path = path
         self.run = make_runner(path)
 
-    def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.run("dvc", *args, check=check)
+    def dvc(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return self.run("dvc", *args, check=check, env=env)
 
     def git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run("git", *args, check=check)

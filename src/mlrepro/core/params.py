@@ -1,7 +1,7 @@
 """params.yaml, read into typed sections; every bad value is a ParamsError naming its key.
 
 One section per stage (`ingest`, `validate`, `split`, `featurize`, `train`, `evaluate`) plus the
-top-level `seed`. Stages call `load_params()` and take the section they need.
+top-level `seed` and `threads`. Stages call `load_params()` and take the section they need.
 """
 
 from __future__ import annotations
@@ -205,6 +205,7 @@ class Params:
     featurize: FeaturizeParams
     train: dict[str, Any] = field(default_factory=dict)
     evaluate: EvaluateParams | None = None
+    threads: int | None = 1  # OpenMP/BLAS threads of train and evaluate; None: library default
 
 
 DATETIME_PARTS = ("hour", "weekday", "month", "day", "dayofyear")
@@ -226,7 +227,10 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
             f"{file}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"
         ) from None
     root = _Node(data, "", file)
-    root.unknown({"seed", "ingest", "validate", "split", "featurize", "train", "evaluate"})
+    root.unknown(
+        {"seed", "threads", "ingest", "validate", "split", "featurize", "train", "evaluate"}
+    )
+    threads = root.raw("threads", 1)
     return Params(
         seed=root.integer("seed", 0, 2**32 - 1),
         ingest=parse_ingest(root.node("ingest")),
@@ -234,6 +238,7 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
         featurize=parse_featurize(root.node("featurize")),
         train=root.mapping("train"),
         evaluate=parse_evaluate(root.node("evaluate")),
+        threads=None if threads is None else root.integer("threads", 1, 4096),
     )
 
 

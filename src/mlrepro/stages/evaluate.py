@@ -19,6 +19,7 @@ from mlrepro.core.errors import DataError
 from mlrepro.core.files import fresh_dir, read_parquet, write_json
 from mlrepro.core.params import EvaluateParams, Params, load_params
 from mlrepro.core.shell import run_stage
+from mlrepro.core.threads import pinned_threads
 from mlrepro.evaluation import DIGITS, calibration_curve, pr_points, roc_points, scores
 from mlrepro.plots import confusion_png, importance_png
 
@@ -76,6 +77,11 @@ def load_model(path: str) -> Pipeline:
 
 def _run(args: argparse.Namespace) -> None:
     params = load_params()
+    with pinned_threads(params.threads):
+        _evaluate(args, params)
+
+
+def _evaluate(args: argparse.Namespace, params: Params) -> None:
     spec, label = params.evaluate, params.featurize.label
     assert spec is not None
     model = load_model(args.model)

@@ -139,12 +139,14 @@ def ingest(
     time_column: str | None,
     raw_dir: Path,
     repo: Path,
-) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """Verified private copies of every pinned snapshot in raw_dir; typed tables and a manifest."""
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any], dict[str, list[str]]]:
+    """Verified private copies of every pinned snapshot in raw_dir; typed tables, a manifest and
+    the copy method per source (reflink or copy: a property of the file system, so it is printed,
+    never written into the manifest, whose bytes must not depend on the machine)."""
     for source in params.sources:
         if source.name not in schema:
             raise DataError(f"schema.yaml: no table {source.name!r} (declared in ingest.sources)")
-    tables, sources = {}, {}
+    tables, sources, copies = {}, {}, {}
     for source in params.sources:
         manifest = pinned(params, source, repo)
         files = snapshot_files(manifest, source, repo)
@@ -161,10 +163,10 @@ def ingest(
         if source.name == params.main:
             df = earliest_rows(df, time_column, params.max_rows)
         tables[source.name] = df
+        copies[source.name] = sorted(set(methods))
         sources[source.name] = {
             "snapshot": manifest.id,
             "content_sha256": manifest.content_sha256,
-            "copy": sorted(set(methods)),
             "files": [
                 {
                     "path": f"{source.name}/{e.path}",
@@ -181,21 +183,24 @@ def ingest(
         "max_rows": params.max_rows,
         "rows_kept": {name: len(df) for name, df in tables.items()},
     }
-    return tables, manifest_out
+    return tables, manifest_out, copies
 
 
 def _run(args: argparse.Namespace) -> None:
     params = load_params()
     schema = load_schema()
     raw_dir, out_dir = fresh_dir(args.raw), fresh_dir(args.out)
-    tables, manifest = ingest(params.ingest, schema, params.split.time_column, raw_dir, Path.cwd())
+    tables, manifest, copies = ingest(
+        params.ingest, schema, params.split.time_column, raw_dir, Path.cwd()
+    )
     for name, df in tables.items():
         write_parquet(df, out_dir / f"{name}.parquet")
     write_json(raw_dir / "manifest.json", manifest)
     os.chmod(raw_dir / "manifest.json", READ_ONLY)
     for name, entry in manifest["sources"].items():
         rows = manifest["rows_kept"][name]
-        print(f"ingest: {name}@{entry['snapshot']}: {rows} rows, copy by {'/'.join(entry['copy'])}")
+        how = "/".join(copies[name])
+        print(f"ingest: {name}@{entry['snapshot']}: {rows} rows, copy by {how}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

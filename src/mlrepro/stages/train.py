@@ -17,6 +17,7 @@ from mlrepro.core.errors import DataError, ParamsError
 from mlrepro.core.files import atomic_path, read_parquet, sha256_file, write_json
 from mlrepro.core.params import Params, load_params
 from mlrepro.core.shell import run_stage
+from mlrepro.core.threads import pinned_threads
 from mlrepro.environment import environment
 from mlrepro.model import build_pipeline
 
@@ -46,7 +47,7 @@ def model_card(df: pd.DataFrame, params: Params, inputs: dict[str, str]) -> dict
             "column": spec.target_column,
             "greater_than": spec.target_greater_than,
         },
-        "params": {"seed": params.seed, "train": params.train},
+        "params": {"seed": params.seed, "threads": params.threads, "train": params.train},
         "training": {"rows": len(df), "positive_rate": round(float(df[spec.label].mean()), 6)},
         "inputs": inputs,
         "environment": environment(),
@@ -62,7 +63,8 @@ def _run(args: argparse.Namespace) -> None:
     params = load_params()
     path = Path(args.data) / "train.parquet"
     df = read_parquet(path)
-    pipeline = fit(df, params)
+    with pinned_threads(params.threads):
+        pipeline = fit(df, params)
     with atomic_path(args.model) as tmp:
         joblib.dump(pipeline, tmp)
     write_json(args.card, model_card(df, params, {path.as_posix(): sha256_file(path)}))
