@@ -19,6 +19,7 @@ from mlrepro.core.params import PARAMS_FILE, PARTS, SCHEMA_FILE
 from mlrepro.history.cli import add_commands as add_history_commands
 from mlrepro.remote.cli import add_commands as add_remote_commands
 from mlrepro.snapshot.cli import add_commands as add_snapshot_commands
+from mlrepro.verify.cli import add_commands as add_verify_commands
 
 METRICS_FILE = "evaluate/metrics.json"  # dvc.yaml vars.paths.metrics; tests/test_docs.py checks it
 
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_compare_commands(nouns)
     add_history_commands(nouns)
     add_remote_commands(nouns)
+    add_verify_commands(nouns)
 
     metrics = nouns.add_parser("metrics", help="the pipeline's metrics")
     verbs = metrics.add_subparsers(dest="verb", metavar="VERB", required=True)
@@ -105,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MlreproError as exc:
         print(f"mlrepro: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt:  # Ctrl-C: the command has cleaned up after itself
+        print("mlrepro: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # output piped into `head` and closed early: not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps Python's exit-time flush quiet
         return 0

@@ -1,0 +1,51 @@
+"""Tell "different bytes, same model" from "different model": the predicted probabilities of
+two model files on the valid part, compared bit for bit. Each file's hash is checked before it
+is loaded (the expected one against the commit's dvc.lock; the produced one was written by the
+verify run itself)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from mlrepro.verify.outputs import ModelCheck
+
+VALID_PART = "valid.parquet"
+
+
+def load_model(data: bytes) -> Any:
+    import joblib
+
+    return joblib.load(io.BytesIO(data))
+
+
+def valid_tables(checkout: Path, out_paths: list[str]) -> list[Path]:
+    """Every `valid.parquet` inside the run's output folders, in dvc.lock order."""
+    return [checkout / p / VALID_PART for p in out_paths if (checkout / p / VALID_PART).is_file()]
+
+
+def compare_models(old: bytes, new: bytes, tables: list[Path], checkout: Path) -> ModelCheck | None:
+    """Both models' probabilities on the first valid table that has every input column."""
+    import numpy as np
+    import pandas as pd
+
+    from mlrepro.core.threads import pinned_threads
+
+    with pinned_threads(1):
+        models = [load_model(old), load_model(new)]
+        columns = list(getattr(models[0], "feature_names_in_", []))
+        for table in tables:
+            df = pd.read_parquet(table)
+            if not columns or not set(columns) <= set(df.columns):
+                continue
+            a, b = (np.asarray(m.predict_proba(df[columns]), dtype=np.float64) for m in models)
+            differing = ~np.all(a == b, axis=1) if a.shape == b.shape else np.ones(len(df), bool)
+            gap = float(np.max(np.abs(a - b))) if a.shape == b.shape and len(df) else float("nan")
+            return ModelCheck(
+                data=table.relative_to(checkout).as_posix(),
+                rows=len(df),
+                differing=int(differing.sum()),
+                max_difference=gap,
+            )
+    return None
