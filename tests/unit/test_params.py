@@ -119,3 +119,17 @@ def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
 def test_missing_file_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "params.yaml"
     assert error_of(path) == f"{path}: cannot read: No such file or directory"
+
+
+def test_threads_is_pinned_to_one_unless_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_params(COMMITTED).threads == 1
+    assert load_params(edited(tmp_path, monkeypatch, "threads", None)).threads is None
+    assert load_params(edited(tmp_path, monkeypatch, "threads", 4)).threads == 4
+    message = error_of(edited(tmp_path, monkeypatch, "threads", 0))
+    assert message == "params.yaml: threads: must be between 1 and 4096, got 0"
+    data = yaml.safe_load(COMMITTED.read_text())
+    del data["threads"]  # a params.yaml from before the key: pinned to one
+    Path("params.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    assert load_params("params.yaml").threads == 1

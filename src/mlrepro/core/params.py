@@ -238,7 +238,7 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
         featurize=parse_featurize(root.node("featurize")),
         train=root.mapping("train"),
         evaluate=parse_evaluate(root.node("evaluate")),
-        threads=None if threads is None else root.integer("threads", 1, 4096),
+        threads=None if threads is None else root.integer("threads", 1, 4096, 1),
     )
 
 
