@@ -1,4 +1,5 @@
-"""Benchmark `dvc repro` (cold, then no-op) against the same work done with no DVC.
+"""Benchmark `dvc repro` (cold, then no-op) against the same work done with no DVC, and the
+pinned thread count (`threads: 1`) against the free one (`threads: null`).
 
 bench/plain.py runs every stage in one Python process; "stage commands, no DVC" runs dvc.yaml's
 commands one after another in a shell. Goal: cold `dvc repro` at most 1.3x the plain script.
@@ -39,6 +40,7 @@ COMMAND = " ".join([".venv/bin/python", *map(shlex.quote, sys.argv)])
 PLAIN, STAGES = "plain script, one process (bench/plain.py)", "stage commands, no DVC"
 PYC = ".pyc files in .venv"
 COLD, NOOP = "dvc repro (cold)", "dvc repro (no-op)"
+FREE = "dvc repro (cold), `threads: null`"
 NO_BYTECODE = [
     "No .pyc files in .venv: unless Python may write them, every stage process compiles pandas, "
     "scikit-learn and the rest from source, which multiplies the start-up cost above. "
@@ -119,22 +121,41 @@ def run_stages(repo: Path, run: int) -> dict[str, Measurement]:
     return {STAGES: measure(["sh", "-c", script], repo, LOGS / f"run{run}-stages.log")}
 
 
-RUNNERS = {"dvc": run_dvc, "plain": run_plain, "stages": run_stages}
+def run_free(repo: Path, run: int) -> dict[str, Measurement]:
+    """Cold `dvc repro` with `threads: null`: the libraries pick the thread count (all cores)."""
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["threads"] = None
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return {FREE: measure(["dvc", "repro"], repo, LOGS / f"run{run}-dvc-free.log")}
 
 
-def one_run(run: int, tmp: Path, args: argparse.Namespace) -> tuple[dict[str, Measurement], float]:
+RUNNERS = {"dvc": run_dvc, "plain": run_plain, "stages": run_stages, "free": run_free}
+SAME_METRICS = ("dvc", "plain", "stages")  # pinned to one thread: the same bytes
+
+
+def model_md5(repo: Path) -> str:
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return str(next(o["md5"] for o in lock["stages"]["train"]["outs"] if "model" in o["path"]))
+
+
+def one_run(
+    run: int, tmp: Path, args: argparse.Namespace
+) -> tuple[dict[str, Measurement], float, bool]:
     """Each runner in its own fresh clone, in an order that rotates from run to run; also the
-    MiB that DVC stored in its cache. All must write the same evaluate/metrics.json."""
+    MiB that DVC stored in its cache, and whether the unpinned run wrote the pinned model bytes.
+    The pinned runs must write the same evaluate/metrics.json."""
     names = list(RUNNERS)
-    names = names[(run - 1) % 3 :] + names[: (run - 1) % 3]
+    names = names[(run - 1) % len(names) :] + names[: (run - 1) % len(names)]
     results: dict[str, Measurement] = {}
     for name in names:
         repo = clone(tmp / f"{name}{run}", args)
         results |= RUNNERS[name](repo, run)
-    metrics = {(tmp / f"{name}{run}" / "evaluate" / "metrics.json").read_bytes() for name in names}
+    metrics = {(tmp / f"{n}{run}" / "evaluate" / "metrics.json").read_bytes() for n in SAME_METRICS}
     if len(metrics) != 1:
         raise SystemExit(f"run {run}: the runs wrote different evaluate/metrics.json")
-    return results, cache_mib(tmp / f"dvc{run}")
+    same_model = model_md5(tmp / f"free{run}") == model_md5(tmp / f"dvc{run}")
+    return results, cache_mib(tmp / f"dvc{run}"), same_model
 
 
 def first(pattern: str, text: str) -> str:
@@ -184,10 +205,18 @@ def render(
     starts: dict[str, float],
     cache: float,
     info: dict[str, str],
+    same_model: list[bool],
 ) -> str:
     """The Markdown report: machine, command, the table, the goal and where the overhead goes."""
-    rows = {label: median(runs, label) for label in (PLAIN, STAGES, COLD, NOOP)}
+    rows = {label: median(runs, label) for label in (PLAIN, STAGES, COLD, NOOP, FREE)}
     plain, stages, cold, noop = rows[PLAIN], rows[STAGES], rows[COLD], rows[NOOP]
+    free = rows[FREE]
+    model_bytes = (
+        "the same model bytes as the pinned run"
+        if all(same_model)
+        else f"other model bytes than the pinned run in {same_model.count(False)} of "
+        f"{len(same_model)} run(s)"
+    )
     ratio = cold.wall / plain.wall
     lines = [
         "# Benchmark: `dvc repro` against a plain script",
@@ -214,6 +243,15 @@ def render(
         "",
         f"**Goal: cold `dvc repro` at most {GOAL}x the plain script. "
         f"Measured {ratio:.2f}x: the goal {verdict}.**",
+        "",
+        "## The thread count: speed against byte-identity",
+        "",
+        f"`threads: 1` (committed) pins OpenMP and BLAS to one thread in train and evaluate; "
+        f"`threads: null` lets the libraries take every core ({info['CPUs (nproc)']} here, or "
+        f"OMP_NUM_THREADS). Cold `dvc repro`: pinned {cold.wall:.1f} s, free {free.wall:.1f} s "
+        f"(free / pinned {free.wall / cold.wall:.2f}); the free run wrote {model_bytes}. The "
+        "pinned model is the same on every machine; the free one records the thread count it "
+        "ran with and sums gradients in an order that depends on it.",
         "",
         "## Where DVC's overhead comes from",
         "",
@@ -270,11 +308,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mlrepro-bench-") as name:
         tmp = Path(name)
         starts = stage_starts(tmp, args)
-        runs, caches = [], []
+        runs, caches, same_model = [], [], []
         for run in range(1, args.runs + 1):
-            result, cache = one_run(run, tmp, args)
+            result, cache, same = one_run(run, tmp, args)
             runs.append(result)
             caches.append(cache)
+            same_model.append(same)
             print(f"run {run}: " + ", ".join(f"{k} {m.wall:.1f} s" for k, m in result.items()))
     info["data"] = (
         "all rows (params.yaml as committed)"
@@ -282,7 +321,7 @@ def main() -> int:
         else f"earliest {args.max_rows} rows, split at {args.valid_start} / {args.test_start}"
     )
     info["load average (1 min) at end"] = f"{os.getloadavg()[0]:.2f}"
-    report = render(runs, starts, statistics.median(caches), info)
+    report = render(runs, starts, statistics.median(caches), info, same_model)
     args.output.write_text(report)
     print(report)
     return 0
