@@ -13,7 +13,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 BASE ?= main
 
-.PHONY: help env repro pr-report test lint typecheck pytest bench s3-local clean
+.PHONY: help env repro verify pr-report test test-fast lint typecheck pytest bench s3-local clean
 
 help: ## list the targets
 	@echo "mlrepro: reproducible ML pipelines on DVC and Git"
@@ -36,12 +36,18 @@ repro: env ## run the pipeline (dvc repro) on the default data and print the met
 	mlrepro metrics show
 	@git diff --quiet -- dvc.lock 2>/dev/null || echo "note: dvc.lock differs from the committed one (git diff dvc.lock)"
 
+verify: env ## re-run HEAD from scratch in a clean checkout and prove every hash in dvc.lock
+	mlrepro verify HEAD
+
 pr-report: env ## the pull-request report against BASE (default main) in report/, then the gate
 	dvc repro
 	mlrepro report $(BASE) workspace -o report
 	mlrepro diff $(BASE) workspace --gate > /dev/null
 
 test: lint typecheck pytest ## ruff, mypy and the test suite
+
+test-fast: env ## unit tests and doc checks only (no git + DVC repos), for the edit-test loop
+	pytest -m "not e2e"
 
 lint: env ## ruff lint and format check
 	ruff check src tests bench

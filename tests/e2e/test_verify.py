@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -256,3 +257,34 @@ def test_snapshot_found_nowhere_is_one_line_exit_2(pipeline_repo: Repo, tmp_path
     assert f"mlrepro: error: airlines@{snapshot_id}: not in the local DVC cache" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_progress_line_per_stage_on_a_terminal(pipeline_repo: Repo, tmp_path: Path) -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        ["mlrepro", "verify", "--stage", "validate"],
+        cwd=pipeline_repo.path,
+        env={**tool_env(), "TMPDIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+    )
+    os.close(follower)
+    out, _ = proc.communicate(timeout=300)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert proc.returncode == 0, out
+    progress = seen.decode()
+    assert "verify: checking out HEAD" in progress, progress
+    assert re.search(r"verify: validate ran in \d+\.\d s", progress), progress
+    assert "ran in" not in out  # progress goes to the terminal, not into the result
