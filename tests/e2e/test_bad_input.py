@@ -47,13 +47,13 @@ PARAM_CASES: list[tuple[dict[str, Any], str, str, list[str]]] = [
         {"train": {"max_iter": "abc"}},
         "train",
         "mlrepro train: error: params.yaml: train.max_iter: The 'max_iter' parameter",
-        ["models/model.joblib", "models/model_card.json"],
+        ["models/model.skops", "models/model_card.json"],
     ),
     (
         {"train": {"max_iterr": 5}},
         "train",
         "mlrepro train: error: params.yaml: train.max_iterr: unknown argument",
-        ["models/model.joblib"],
+        ["models/model.skops"],
     ),
     (
         {"split": {"valid_start": "someday"}},

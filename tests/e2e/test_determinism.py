@@ -23,7 +23,7 @@ OTHER = {
     "PYTHONHASHSEED": "12345",
 }
 TRAIN_AND_EVALUATE = [
-    "models/model.joblib",
+    "models/model.skops",
     "models/model_card.json",
     "evaluate/metrics.json",
     "evaluate/plots",
@@ -65,7 +65,7 @@ def test_unpinned_threads_change_the_model_bytes(pipeline_repo: Repo) -> None:
     pipeline_repo.edit_params({"threads": None})
     one = rerun(pipeline_repo, ONE, "train")
     other = rerun(pipeline_repo, OTHER, "train")
-    assert one["models/model.joblib"] != other["models/model.joblib"]
+    assert one["models/model.skops"] != other["models/model.skops"]
 
 
 def test_fresh_clone_elsewhere_reproduces_committed_lock(

@@ -8,9 +8,9 @@ import stat
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pytest
 
+from mlrepro import modelfile
 from tests.conftest import Repo, make_runner
 
 pytestmark = pytest.mark.e2e
@@ -93,7 +93,8 @@ def test_outputs_of_a_full_run(pipeline_template: Repo) -> None:
     }
     assert card["training"]["rows"] == featurize["parts"]["train"]["rows_out"]
     assert set(card["environment"]["packages"]) >= {"scikit-learn", "pandas", "dvc"}
-    model = joblib.load(repo.path / "models/model.joblib")
+    model_path = repo.path / "models/model.skops"
+    model = modelfile.load(model_path, modelfile.md5(model_path.read_bytes()), "the test")
     assert list(model.feature_names_in_) == card["features"]
     for excluded in params["featurize"]["excluded"]:
         assert excluded not in card["features"]

@@ -18,12 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from mlrepro.remote.core import tracked_secrets
+from mlrepro.remote.core import CREDENTIALS_HINT, tracked_secrets
 from tests.conftest import PROJECT, Repo, tool_env
 
 pytestmark = pytest.mark.e2e
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# made at run time, so that no credential-shaped string is written in this file
+SECRET = f"pw-{uuid.uuid4().hex}"
 
 
 def free_port() -> int:
@@ -252,7 +254,9 @@ def test_credentials_from_local_config_only(s3: S3, tmp_path: Path) -> None:
     (repo.path / ".dvc" / "config").write_text(
         (repo.path / ".dvc" / "config").read_text() + "    secret_access_key = oops\n"
     )
-    assert tracked_secrets(repo.path) == ["'remote \"storage\"'.secret_access_key"]
+    assert [s.key() for s in tracked_secrets(repo.path)] == [
+        "'remote \"storage\"'.secret_access_key"
+    ]
 
 
 def test_killed_push_then_push_again(s3: S3, tmp_path: Path) -> None:
@@ -320,12 +324,96 @@ def test_faults_are_one_line_and_lose_nothing(s3: S3, tmp_path: Path) -> None:
     assert sorted((repo.path / ".dvc" / "cache").rglob("*")) == cache
 
 
-def test_add_refuses_credentials_in_url(tmp_path: Path) -> None:
+def no_secret(repo: Path, *results: subprocess.CompletedProcess[str]) -> None:
+    for result in results:
+        assert SECRET not in result.stdout + result.stderr, result
+    assert SECRET not in (repo / ".dvc" / "config").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (
+            (f"s3://AKEY:{SECRET}@bucket/x",),
+            "s3://***@bucket/x: credentials do not belong in the URL",
+        ),
+        ((f"s3://AKEY:a/{SECRET}@bucket/x",), "s3://***@bucket/x: credentials do not belong in"),
+        (("s3://b/x", "--endpoint", f"http://u:{SECRET}@127.0.0.1:5555"), "--endpoint http://***@"),
+        (("s3://b/x", "--endpoint", f"https://{SECRET}@s3.example"), "--endpoint https://***@s3."),
+        (
+            ("s3://b/x", "--endpoint", f"http://127.0.0.1:5555/?access_key=AK&secret={SECRET}"),
+            "--endpoint http://127.0.0.1:5555/?access_key=***&secret=***: credentials do not",
+        ),
+    ],
+)
+def test_add_refuses_credentials_and_never_echoes_them(
+    tmp_path: Path, args: tuple[str, ...], named: str
+) -> None:
     repo = small_repo(tmp_path)
-    line = one_line_error(mlrepro(repo.path, "add", "s3://key:secret@bucket/x", code=2))
-    assert "credentials do not belong in the URL" in line
+    before = (repo.path / ".dvc" / "config").read_text()
+    result = mlrepro(repo.path, "add", *args, code=2)
+    line = one_line_error(result)
+    assert line.startswith(f"mlrepro: error: {named}") and line.endswith(CREDENTIALS_HINT), line
+    no_secret(repo.path, result)
+    assert (repo.path / ".dvc" / "config").read_text() == before  # nothing was added
+
+
+def test_add_refuses_other_urls(tmp_path: Path) -> None:
+    repo = small_repo(tmp_path)
     line = one_line_error(mlrepro(repo.path, "add", "gs://bucket/x", code=2))
     assert "gs://bucket/x: not an S3 URL" in line
+    line = one_line_error(mlrepro(repo.path, "add", "s3://b/x", "--endpoint", "host:5555", code=2))
+    assert line == "mlrepro: error: --endpoint host:5555: not an http(s) URL (http://HOST[:PORT])"
+
+
+def test_every_command_refuses_a_tracked_secret(s3: S3, tmp_path: Path) -> None:
+    repo = small_repo(tmp_path)
+    bucket = s3.bucket()
+    add_remote(repo, s3, bucket)
+    verbs = [("add", f"s3://{bucket}/dvc"), ("push",), ("pull",), ("verify",)]
+    # the case: a secret set in the tracked config with plain `dvc remote modify`
+    repo.dvc("remote", "modify", "storage", "secret_access_key", SECRET)
+    for verb in verbs:
+        result = mlrepro(repo.path, *verb, code=2)
+        assert one_line_error(result) == (
+            "mlrepro: error: .dvc/config: 'remote \"storage\"'.secret_access_key: a credential "
+            "in a tracked file; move it: dvc remote modify --local storage secret_access_key ..."
+        ), verb
+        assert SECRET not in result.stdout + result.stderr, verb
+
+    # moved as the line says: every command works again, and git tracks no secret
+    repo.dvc("remote", "modify", "--unset", "storage", "secret_access_key")
+    repo.dvc("remote", "modify", "--local", "storage", "access_key_id", "testing")
+    repo.dvc("remote", "modify", "--local", "storage", "secret_access_key", SECRET)
+    mlrepro(repo.path, "push")
+    mlrepro(repo.path, "verify")
+    assert tracked_secrets(repo.path) == []
+    no_secret(repo.path)
+
+    # an endpoint with user:password@ in the tracked config is a credential too
+    endpoint = s3.endpoint.replace("http://", f"http://testing:{SECRET}@")
+    repo.dvc("remote", "modify", "storage", "endpointurl", endpoint)
+    for verb in verbs:
+        result = mlrepro(repo.path, *verb, code=2)
+        assert one_line_error(result) == (
+            "mlrepro: error: .dvc/config: 'remote \"storage\"'.endpointurl: a credential in a "
+            "tracked file; set the URL without it (dvc remote modify storage endpointurl URL), "
+            "the credential with --local"
+        ), verb
+        assert SECRET not in result.stdout + result.stderr, verb
+
+
+def test_an_unreadable_tracked_config_is_named_without_its_lines(tmp_path: Path) -> None:
+    repo = small_repo(tmp_path)
+    config = repo.path / ".dvc" / "config"
+    config.write_text(config.read_text() + f"secret_access_key {SECRET}\n")
+    lines = config.read_text().count("\n")
+    result = mlrepro(repo.path, "push", code=2)
+    assert (
+        one_line_error(result)
+        == f"mlrepro: error: .dvc/config: not a valid DVC config (line {lines})"
+    )
+    assert SECRET not in result.stdout + result.stderr
 
 
 def test_help_ends_with_an_example() -> None:

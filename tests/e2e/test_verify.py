@@ -75,7 +75,7 @@ def test_text_output_names_every_stage_and_output(pipeline_repo: Repo, tmp_path:
     assert run.returncode == 0, run.stdout + run.stderr
     for stage in STAGES:
         assert f"  stage {stage}: identical" in run.stdout, run.stdout
-    assert "    models/model.joblib: identical " in run.stdout, run.stdout
+    assert "    models/model.skops: identical " in run.stdout, run.stdout
     assert run.stdout.rstrip().splitlines()[-1].startswith("result: identical"), run.stdout
 
 
@@ -135,7 +135,7 @@ def test_unpinned_threads_model_differs_and_predictions_are_compared(
     assert run.returncode == 1, run.stdout + run.stderr
     data = result_of(run)
     assert data["runs"][0]["identical"], data["runs"][0]  # OMP_NUM_THREADS=1, as committed
-    model = outputs(data, 1)["models/model.joblib"]
+    model = outputs(data, 1)["models/model.skops"]
     assert not model["identical"]
     assert model["model"]["data"] == "data/featurize/valid.parquet", model
     assert model["model"]["rows"] > 0
@@ -162,7 +162,7 @@ def test_one_stage_from_its_locked_inputs(pipeline_repo: Repo, tmp_path: Path) -
     data = result_of(run)
     assert [s["stage"] for s in data["runs"][0]["stages"]] == ["train"]
     assert data["snapshots"] == []  # train does not read them
-    assert set(outputs(data)) == {"models/model.joblib", "models/model_card.json"}
+    assert set(outputs(data)) == {"models/model.skops", "models/model_card.json"}
 
 
 def test_failing_stage_exits_1_and_leaves_nothing(pipeline_repo: Repo, tmp_path: Path) -> None:
@@ -170,7 +170,9 @@ def test_failing_stage_exits_1_and_leaves_nothing(pipeline_repo: Repo, tmp_path:
     module.write_text(
         module.read_text().replace(
             "    params = load_params()\n",
-            "    params = load_params()\n    raise DataError('broken on purpose')\n",
+            "    params = load_params()\n"
+            "    raise __import__('mlrepro.core.errors').core.errors.DataError("
+            "'broken on purpose')\n",
             1,
         )
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mlrepro.remote import objects
-from mlrepro.remote.core import RemoteError, last_error, run_dvc
+from mlrepro.remote.core import RemoteError, last_error, refuse_tracked_secrets, run_dvc
 from mlrepro.remote.verify import (
     JOBS,
     Problem,
@@ -44,6 +44,7 @@ class PullResult:
 
 def push(repo: Path, *, remote: str | None = None, jobs: int = JOBS) -> str:
     """`dvc push --jobs N` to a remote that answered; returns dvc's summary line."""
+    refuse_tracked_secrets(repo)
     with open_remote(repo, remote) as (info, _):
         uncached = uncached_snapshots(repo)
         if uncached:  # restored from their source by ingest: in the work tree, not in the cache
@@ -73,6 +74,7 @@ def uncached_snapshots(repo: Path) -> list[str]:
 
 def pull(repo: Path, *, remote: str | None = None, jobs: int = JOBS) -> PullResult:
     """`dvc pull --jobs N`, then check every file it wrote; see the module docstring."""
+    refuse_tracked_secrets(repo)
     outs = objects.outputs(repo, None)
     sha = objects.snapshot_sha256(repo, None)
     with open_remote(repo, remote) as (info, odb):

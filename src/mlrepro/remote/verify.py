@@ -16,7 +16,13 @@ from typing import Any
 
 from mlrepro.core.files import CHUNK
 from mlrepro.remote import objects
-from mlrepro.remote.core import RemoteError, RemoteInfo, check_reachable, remote_info
+from mlrepro.remote.core import (
+    RemoteError,
+    RemoteInfo,
+    check_reachable,
+    refuse_tracked_secrets,
+    remote_info,
+)
 from mlrepro.snapshot.store import cache_object
 
 JOBS = 8
@@ -147,6 +153,7 @@ def verify_remote(
 ) -> Report:
     """Download every object `rev` (default: the workspace's .dvc files and dvc.lock) needs
     from the remote, in parallel, and check each against its md5 (and snapshot sha256)."""
+    refuse_tracked_secrets(repo)
     outs = objects.outputs(repo, rev)
     sha = objects.snapshot_sha256(repo, rev)
     with open_remote(repo, remote) as (info, odb):

@@ -9,13 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
-from mlrepro.core.errors import DataError
+from mlrepro import modelfile
 from mlrepro.core.files import fresh_dir, read_parquet, write_json
 from mlrepro.core.params import EvaluateParams, Params, load_params
 from mlrepro.core.shell import run_stage
@@ -68,10 +67,9 @@ def importance(model: Pipeline, df: pd.DataFrame, params: Params) -> list[dict[s
 
 
 def load_model(path: str) -> Pipeline:
-    try:
-        model: Pipeline = joblib.load(path)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found (run the train stage first)") from None
+    """The model at `path`, only if its md5 is the one dvc.lock records for it (the train run
+    that wrote it), loaded through skops with the repository's trusted types."""
+    model: Pipeline = modelfile.load(path, modelfile.recorded_md5(path), "dvc.lock")
     return model
 
 

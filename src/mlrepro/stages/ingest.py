@@ -3,8 +3,8 @@ it into data/raw/ (reflink or real copy, read-only; never a hard link into the s
 cache), and write the typed working copy that later stages read.
 
 The pipeline never reads a live source: a pinned snapshot whose bytes are in neither the work tree
-nor the DVC cache (a fresh clone without a remote) is taken again and accepted only if it matches
-the pinned hashes exactly.
+nor the DVC cache (a fresh clone without a remote) is taken again, accepted only if it matches
+the pinned hashes exactly, and recorded in the DVC cache as a take would.
 """
 
 from __future__ import annotations
@@ -88,10 +88,15 @@ def _restore(manifest: store.Manifest, source: Source, repo: Path) -> None:
         for path in tmp.rglob("*"):
             if path.is_file():
                 path.chmod(READ_ONLY)
+        tmp.chmod(0o755)  # as a take leaves it (mkdtemp makes 0700)
         os.sync()  # the restored bytes on disk before the folder appears
         os.rename(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    # first-class DVC data, as after a take: cache objects, the `.dir` listing, the `.dvc` file
+    # (the committed one: same content), so `dvc status` is clean, `dvc push` carries the
+    # snapshot and `dvc checkout` restores it instead of deleting it
+    store.track(repo, manifest)
 
 
 def copy_verified(manifest: store.Manifest, files: dict[str, Path], raw_dir: Path) -> list[str]:
@@ -186,6 +191,19 @@ def ingest(
     return tables, manifest_out, copies
 
 
+def check_pins_unchanged(read: dict[str, str], now: dict[str, str]) -> None:
+    """DVC records the pins of params.yaml as it is when the stage ends: a pin moved while ingest
+    ran (`mlrepro snapshot pin` meanwhile) would make dvc.lock claim a snapshot that ingest did
+    not read. Fail instead, so that DVC records nothing and the next run reads the new pin."""
+    for source in sorted(set(read) | set(now)):
+        if read.get(source) != now.get(source):
+            raise DataError(
+                f"params.yaml: ingest.pins.{source} changed from {read.get(source)} to "
+                f"{now.get(source)} while ingest ran (it read {read.get(source)}); "
+                "run dvc repro again"
+            )
+
+
 def _run(args: argparse.Namespace) -> None:
     params = load_params()
     schema = load_schema()
@@ -197,6 +215,7 @@ def _run(args: argparse.Namespace) -> None:
         write_parquet(df, out_dir / f"{name}.parquet")
     write_json(raw_dir / "manifest.json", manifest)
     os.chmod(raw_dir / "manifest.json", READ_ONLY)
+    check_pins_unchanged(params.ingest.pins, load_params().ingest.pins)
     for name, entry in manifest["sources"].items():
         rows = manifest["rows_kept"][name]
         how = "/".join(copies[name])

@@ -1,4 +1,5 @@
-"""train: fit the model Pipeline on the training part; write it with a model card (JSON)."""
+"""train: fit the model Pipeline on the training part; write it as a skops file (no pickle) with a
+model card (JSON)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pandas as pd
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
+from mlrepro import modelfile
 from mlrepro.core.errors import DataError, ParamsError
-from mlrepro.core.files import atomic_path, read_parquet, sha256_file, write_json
+from mlrepro.core.files import read_parquet, sha256_file, write_json
 from mlrepro.core.params import Params, load_params
 from mlrepro.core.shell import run_stage
 from mlrepro.core.threads import pinned_threads
@@ -65,8 +66,7 @@ def _run(args: argparse.Namespace) -> None:
     df = read_parquet(path)
     with pinned_threads(params.threads):
         pipeline = fit(df, params)
-    with atomic_path(args.model) as tmp:
-        joblib.dump(pipeline, tmp)
+    modelfile.save(pipeline, args.model)
     write_json(args.card, model_card(df, params, {path.as_posix(): sha256_file(path)}))
     print(f"train: fitted on {len(df)} rows, {len(params.featurize.features)} features")
 

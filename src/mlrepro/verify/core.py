@@ -12,13 +12,14 @@ import hashlib
 import json
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import git
 
 from mlrepro.compare import revs
+from mlrepro.core.errors import MlreproError
 from mlrepro.core.params import PARAMS_FILE
 from mlrepro.snapshot import store
 from mlrepro.verify import models
@@ -26,6 +27,7 @@ from mlrepro.verify.checkout import VerifyInputError, make_checkout, remove_tree
 from mlrepro.verify.environments import Environment, environments
 from mlrepro.verify.outputs import (
     MODEL_SUFFIXES,
+    PICKLE_SUFFIXES,
     CheckoutSide,
     OutputCheck,
     RevisionSide,
@@ -247,9 +249,11 @@ def explain_model(
     check: OutputCheck, reference: Side, outcome: RunOutcome, checkout: Path
 ) -> OutputCheck:
     """For a model file that differs: do both models predict the same on the valid part?"""
-    if check.identical or not check.path.endswith(MODEL_SUFFIXES):
+    if check.identical or check.expected is None or check.actual is None:
         return check
-    if check.expected is None or check.actual is None:
+    if check.path.endswith(PICKLE_SUFFIXES):
+        return replace(check, detail="a pickle: its predictions are not compared (never loaded)")
+    if not check.path.endswith(MODEL_SUFFIXES):
         return check
     old = reference.read(check.path, check.expected)
     new = CheckoutSide(checkout).read(check.path, check.actual)
@@ -262,8 +266,12 @@ def explain_model(
             }
         )
     out_paths = [p for s in outcome.lock.get("stages", {}).values() for p in _outs(s)]
-    found = models.compare_models(old, new, models.valid_tables(checkout, out_paths), checkout)
-    return OutputCheck(**{**vars(check), "model": found})
+    tables = models.valid_tables(checkout, out_paths)
+    try:
+        found = models.compare_models(old, new, tables, checkout, check.path)
+    except MlreproError as exc:  # untrusted types, unreadable: said, never loaded
+        return replace(check, detail=str(exc))
+    return replace(check, model=found)
 
 
 def _outs(stage: Any) -> list[str]:

@@ -1,11 +1,10 @@
 """Tell "different bytes, same model" from "different model": the predicted probabilities of
-two model files on the valid part, compared bit for bit. Each file's hash is checked before it
-is loaded (the expected one against the commit's dvc.lock; the produced one was written by the
-verify run itself)."""
+two skops model files on the valid part, compared bit for bit. Each file's hash is checked before
+it is loaded (the expected one against the commit's dvc.lock; the produced one against the verify
+run's own dvc.lock), and skops loads only the repository's trusted types."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,11 @@ from mlrepro.verify.outputs import ModelCheck
 VALID_PART = "valid.parquet"
 
 
-def load_model(data: bytes) -> Any:
-    import joblib
+def load_model(data: bytes, where: str) -> Any:
+    """A skops model through the repository's trusted types (pickles are never loaded)."""
+    from mlrepro import modelfile
 
-    return joblib.load(io.BytesIO(data))
+    return modelfile.loads(data, where)
 
 
 def valid_tables(checkout: Path, out_paths: list[str]) -> list[Path]:
@@ -25,7 +25,9 @@ def valid_tables(checkout: Path, out_paths: list[str]) -> list[Path]:
     return [checkout / p / VALID_PART for p in out_paths if (checkout / p / VALID_PART).is_file()]
 
 
-def compare_models(old: bytes, new: bytes, tables: list[Path], checkout: Path) -> ModelCheck | None:
+def compare_models(
+    old: bytes, new: bytes, tables: list[Path], checkout: Path, where: str
+) -> ModelCheck | None:
     """Both models' probabilities on the first valid table that has every input column."""
     import numpy as np
     import pandas as pd
@@ -33,7 +35,7 @@ def compare_models(old: bytes, new: bytes, tables: list[Path], checkout: Path) -
     from mlrepro.core.threads import pinned_threads
 
     with pinned_threads(1):
-        models = [load_model(old), load_model(new)]
+        models = [load_model(old, f"{where} (expected)"), load_model(new, f"{where} (produced)")]
         columns = list(getattr(models[0], "feature_names_in_", []))
         for table in tables:
             df = pd.read_parquet(table)

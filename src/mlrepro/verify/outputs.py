@@ -16,7 +16,8 @@ import git
 from mlrepro.compare import revs
 from mlrepro.snapshot import store
 
-MODEL_SUFFIXES = (".joblib", ".pkl", ".pickle")
+MODEL_SUFFIXES = (".skops",)  # model files whose predictions verify compares
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")  # never loaded
 SHOWN_CHANGES = 50  # changes kept per output; the count says how many there were
 
 
