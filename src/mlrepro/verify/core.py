@@ -286,9 +286,8 @@ def provide_inputs(target: Target, stage: str, checkout: Path) -> None:
         path, md5 = str(dep["path"]), str(dep.get("md5"))
         if (checkout / path).exists() or not produced_by_a_stage(target.lock, path):
             continue
-        if not (seed_cache(target.top, checkout, md5) and dvc(checkout, "checkout", path)) and not (
-            dvc(checkout, "pull", path)
-        ):
+        local = copy_cache_objects(target.top, checkout, md5) and dvc(checkout, "checkout", path)
+        if not (local or dvc(checkout, "pull", path)):
             raise VerifyInputError(
                 f"--stage {stage}: its input {path} (md5 {md5}) is neither in the local DVC "
                 "cache nor on a DVC remote of this commit; verify the whole commit instead"
@@ -299,7 +298,7 @@ def produced_by_a_stage(lock: dict[str, Any], path: str) -> bool:
     return any(path in _outs(s) for s in lock["stages"].values())
 
 
-def seed_cache(user_repo: Path, checkout: Path, md5: str) -> bool:
+def copy_cache_objects(user_repo: Path, checkout: Path, md5: str) -> bool:
     """Copy the object with this md5 (and, for a folder, every object it lists) from the user's
     DVC cache into the checkout's, each checked against its md5. False if one is missing."""
     wanted = [md5]
