@@ -252,7 +252,7 @@ def explain_model(
     if check.identical or check.expected is None or check.actual is None:
         return check
     if check.path.endswith(PICKLE_SUFFIXES):
-        return replace(check, detail="a pickle: its predictions are not compared (never loaded)")
+        return replace(check, detail="a pickle, never loaded: predictions not compared")
     if not check.path.endswith(MODEL_SUFFIXES):
         return check
     old = reference.read(check.path, check.expected)
