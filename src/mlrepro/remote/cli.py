@@ -1,19 +1,21 @@
 """`mlrepro remote add|push|pull|verify`: parse, call the library, render.
 
 Exit codes: 0 fine, 1 damage found (missing or corrupt objects), 2 usage, configuration or
-connection error (one line naming the remote, endpoint and bucket).
+connection error (one line naming the remote, endpoint and bucket); a push stopped by signal N
+exits 128 + N (130 for Ctrl-C) after one line saying what it stopped and aborted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from mlrepro.core.commands import noun
 from mlrepro.remote.core import add_remote
-from mlrepro.remote.transfer import pull, push
+from mlrepro.remote.transfer import PushResult, pull, push
 from mlrepro.remote.verify import JOBS, Report, verify_remote
 
 
@@ -31,7 +33,13 @@ def add_commands(nouns: Any) -> None:
     cmd.set_defaults(func=cmd_add)
 
     cmd = verb("push", "dvc push to a remote that answers, in parallel", "mlrepro remote push")
+    cmd.description = (
+        "Dvc push to a remote that answers, in parallel. First hashes every local cache object "
+        "the push would send and refuses (exit 1, nothing sent) when one is corrupt; a push "
+        "stopped by Ctrl-C or SIGTERM stops dvc and aborts the multipart uploads it started."
+    )
     _common(cmd)
+    cmd.add_argument("--json", action="store_true", help="print JSON")
     cmd.set_defaults(func=cmd_push)
 
     cmd = verb(
@@ -69,8 +77,30 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    print(push(Path.cwd(), remote=args.remote, jobs=args.jobs))
-    return 0
+    result = push(Path.cwd(), remote=args.remote, jobs=args.jobs)
+    if result.warning:
+        print(f"mlrepro: warning: {result.warning}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2, sort_keys=True))
+    else:
+        print(render_push(result))
+    return 1 if result.check.problems else 0
+
+
+def render_push(result: PushResult) -> str:
+    check = result.check
+    lines = [p.line() for p in check.problems]
+    if check.problems:
+        lines.append(
+            f"refused to push to {result.remote}: {len(check.problems)} corrupt object(s) in "
+            "the local cache; nothing was sent"
+        )
+        return "\n".join(lines)
+    lines.append(f"hashed {check.objects} object(s), {check.bytes} bytes, before sending: ok")
+    if result.stale_aborted:
+        lines.append(f"aborted {result.stale_aborted} multipart upload(s) older than a day")
+    lines.append(result.summary or "pushed")
+    return "\n".join(lines)
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
