@@ -62,8 +62,9 @@ pytest: env ## the test suite only
 bench: env ## benchmark dvc repro (cold and no-op) against a plain script; writes bench/RESULTS.md
 	python bench/pipeline.py --output bench/RESULTS.md
 
-s3-local: env ## start a local S3 API server (moto) on 127.0.0.1:5555 for trying it out
-	python -m mlrepro.remote.local_server --port 5555
+s3-local: PORT ?= 5555
+s3-local: env ## start a local S3 API server (moto) on 127.0.0.1:5555 (or PORT=...) to try it out
+	python -m mlrepro.remote.local_server --port $(PORT)
 
 clean: ## remove the environment and tool caches (keeps data and the DVC cache)
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

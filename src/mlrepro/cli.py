@@ -13,7 +13,7 @@ from typing import Any
 
 from mlrepro import __version__
 from mlrepro.compare.cli import add_commands as add_compare_commands
-from mlrepro.core.errors import MlreproError
+from mlrepro.core.errors import DataError, MlreproError
 from mlrepro.core.files import read_json
 from mlrepro.core.params import PARAMS_FILE, PARTS, SCHEMA_FILE
 from mlrepro.history.cli import add_commands as add_history_commands
@@ -34,7 +34,17 @@ def _params_check(args: argparse.Namespace) -> int:
 
 
 def _metrics_show(args: argparse.Namespace) -> int:
-    print(render_metrics(read_json(args.file)))
+    metrics = read_json(args.file)
+    if (
+        not isinstance(metrics, dict)
+        or not metrics
+        or not all(isinstance(part, dict) for part in metrics.values())
+    ):
+        raise DataError(
+            f"{args.file}: no metrics to show: expected parts holding metrics, like "
+            '{"test": {"roc_auc": 0.7}}'
+        )
+    print(render_metrics(metrics))
     return 0
 
 
@@ -42,7 +52,7 @@ def render_metrics(metrics: dict[str, Any]) -> str:
     """A terminal table: one row per metric, one column per part (valid, test, ...)."""
     parts = sorted(metrics, key=lambda p: (PARTS.index(p) if p in PARTS else len(PARTS), p))
     names = [n for n in metrics[parts[0]] if not isinstance(metrics[parts[0]][n], dict)]
-    width = max(len(n) for n in names)
+    width = max((len(n) for n in names), default=len("metric"))
     lines = ["metric".ljust(width) + "".join(f"{p:>12}" for p in parts)]
     for name in names:
         cells = "".join(f"{_cell(metrics[p].get(name)):>12}" for p in parts)

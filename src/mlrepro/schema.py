@@ -13,10 +13,9 @@ from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
-import yaml
 
 from mlrepro.core.errors import DataError, SchemaError
-from mlrepro.core.params import SCHEMA_FILE
+from mlrepro.core.params import SCHEMA_FILE, load_yaml
 
 # schema dtype -> the pandas dtype of the typed working copy
 DTYPES = {
@@ -36,7 +35,7 @@ class ColumnSpec:
     nullable: bool = True
     min: float | None = None
     max: float | None = None
-    allowed: tuple[str, ...] | None = None
+    allowed: tuple[Any, ...] | None = None  # values of the column's dtype
 
 
 @dataclass(frozen=True)
@@ -72,15 +71,10 @@ def load_schema(path: str | Path = SCHEMA_FILE) -> dict[str, TableSpec]:
     """Read the schema file; raise SchemaError naming the bad entry."""
     file = str(path)
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise SchemaError(f"{file}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise SchemaError(
-            f"{file}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"
-        ) from None
+    data = load_yaml(text, file, SchemaError)
     tables = data.get("tables") if isinstance(data, dict) else None
     if not isinstance(tables, dict) or not tables:
         raise SchemaError(f"{file}: expected a 'tables:' mapping of table name -> columns")
@@ -110,6 +104,9 @@ def _column(file: str, table: str, name: str, spec: Any) -> ColumnSpec:
         value = spec.get(bound)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise SchemaError(f"{where}.{bound}: expected a number, got {value!r}")
+    low, high = spec.get("min"), spec.get("max")
+    if low is not None and high is not None and low > high:
+        raise SchemaError(f"{where}: min {low} is greater than max {high}: no value fits")
     allowed = spec.get("allowed")
     if allowed is not None and not isinstance(allowed, list):
         raise SchemaError(f"{where}.allowed: expected a list of values, got {allowed!r}")
@@ -117,10 +114,24 @@ def _column(file: str, table: str, name: str, spec: Any) -> ColumnSpec:
         name=name,
         dtype=spec["dtype"],
         nullable=nullable,
-        min=spec.get("min"),
-        max=spec.get("max"),
-        allowed=tuple(str(a) for a in allowed) if allowed is not None else None,
+        min=low,
+        max=high,
+        allowed=None if allowed is None else _allowed(f"{where}.allowed", spec["dtype"], allowed),
     )
+
+
+def _allowed(where: str, dtype: str, values: list[Any]) -> tuple[Any, ...]:
+    """The allowed values as the column's parsed values hold them (1, not '1', in an int column),
+    so that a valid value is never refused for its type."""
+    if dtype == "string":
+        return tuple(str(v) for v in values)
+    kinds: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,)}
+    if dtype not in kinds:
+        raise SchemaError(f"{where}: not supported for {dtype} columns")
+    for value in values:
+        if not isinstance(value, kinds[dtype]) or (isinstance(value, bool) and dtype != "bool"):
+            raise SchemaError(f"{where}: {value!r} is not {dtype}")
+    return tuple(float(v) if dtype == "float" else v for v in values)
 
 
 def parse_table(raw: pd.DataFrame, spec: TableSpec, *, file: str) -> pd.DataFrame:

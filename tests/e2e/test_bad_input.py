@@ -1,5 +1,6 @@
-"""Bad input stops `dvc repro` with one line naming the file, key or column, a non-zero exit, and
-no partial output that DVC would take as up to date."""
+"""Bad input stops `dvc repro` with one line naming the file, key or column, a non-zero exit,
+no partial output that DVC would take as up to date, and no git-tracked output lost. The corpus
+of issue 10 is in test_bad_input_corpus.py."""
 
 from __future__ import annotations
 
@@ -36,10 +37,17 @@ def failed_repro(repo: Repo) -> tuple[int, str]:
 
 
 def assert_not_up_to_date(repo: Repo, stage: str, outputs: list[str]) -> None:
+    """DVC sees the failed stage as changed; its DVC-cached outputs are gone, and those git
+    tracks (`cache: false`) are as committed: a failure loses nothing."""
     status = json.loads(repo.dvc("status", "--json").stdout)
     assert stage in status, status
     for out in outputs:
-        assert not (repo.path / out).exists(), f"{out} left behind after {stage} failed"
+        tracked = repo.git("ls-files", "--", out).stdout.split()
+        if not tracked:
+            assert not (repo.path / out).exists(), f"{out} left behind after {stage} failed"
+        for path in tracked:
+            committed = repo.git("show", f"HEAD:{path}").stdout
+            assert (repo.path / path).read_text() == committed, f"{path} lost after {stage} failed"
 
 
 PARAM_CASES: list[tuple[dict[str, Any], str, str, list[str]]] = [
@@ -151,6 +159,11 @@ def test_schema_violations_are_listed(pipeline_repo: Repo) -> None:
     )
     result = pipeline_repo.dvc("repro", check=False)
     assert result.returncode != 0
-    assert "mlrepro validate: error: 1 schema violation(s) (schema.yaml):" in result.stderr
+    assert (
+        "mlrepro validate: error: 1 schema violation(s) (schema.yaml; report: "
+        "reports/validate.json):" in result.stderr
+    ), result.stderr
     assert "flights.distance: <= 100 fails for" in result.stderr, result.stderr
-    assert_not_up_to_date(pipeline_repo, "validate", ["reports/validate.json"])
+    assert "validate" in json.loads(pipeline_repo.dvc("status", "--json").stdout)
+    report = json.loads((pipeline_repo.path / "reports" / "validate.json").read_text())
+    assert [v["column"] for v in report["violations"]] == ["distance"], report  # kept

@@ -3,22 +3,25 @@ with one line naming the file."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlrepro.core.errors import DataError
+from mlrepro.core.errors import DataError, MlreproError
 
 if TYPE_CHECKING:
     import pandas as pd
 
 CHUNK = 1 << 20
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def sha256_file(path: str | Path) -> str:
@@ -32,20 +35,36 @@ def sha256_file(path: str | Path) -> str:
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success fsync it and rename it into place, so a
-    reader (or DVC) sees the old file or the complete new one, never a partial write."""
+    reader (or DVC) sees the old file or the complete new one, never a partial write. The
+    temporary file is removed on any failure; a full disk is one line naming `path`."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the mode a plain open() would
     try:
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the mode open() would
         yield Path(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+    except OSError as exc:
+        full = disk_full(exc, target)
+        if full is None:
+            raise
+        raise full from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def disk_full(exc: OSError, path: str | Path | None = None) -> MlreproError | None:
+    """A full disk or quota (ENOSPC, EDQUOT) as one line naming the file; None for other errors."""
+    if exc.errno not in DISK_FULL:
+        return None
+    where = path if path is not None else exc.filename or "an output"
+    return MlreproError(
+        f"{where}: cannot write: {os.strerror(exc.errno)} (free space, then re-run)"
+    )
 
 
 def _umask() -> int:
@@ -66,6 +85,12 @@ def read_json(path: str | Path) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataError(f"{path}: file not found (run the stage that writes it first)") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, not a JSON file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON: not UTF-8 text ({exc.reason})") from None
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno})") from None
 
@@ -107,3 +132,59 @@ def remove_outputs(*paths: str | Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
         elif path.exists() or path.is_symlink():
             path.unlink()
+
+
+def tracked_files(paths: Sequence[str | Path]) -> dict[Path, bytes]:
+    """The files at or under `paths` that git tracks (a stage's `cache: false` outputs), with
+    their bytes before the stage runs: the work tree's, or the index's where the file is gone
+    (DVC removes a stage's outputs before running it). {} outside git or without git."""
+    listed = _git("ls-files", "-z", "--stage", "--", *map(str, paths))
+    blobs: dict[Path, str] = {}
+    for record in filter(None, (listed or b"").split(b"\0")):  # "<mode> <blob> <stage>\t<path>"
+        info, _, name = record.partition(b"\t")
+        mode, sha, _stage = info.split()
+        if mode.startswith(b"100"):  # regular files (no symlink, no submodule)
+            blobs[Path(os.fsdecode(name))] = sha.decode()
+    saved: dict[Path, bytes] = {}
+    missing: dict[Path, str] = {}
+    for path, blob in blobs.items():
+        try:
+            saved[path] = path.read_bytes()
+        except OSError:
+            missing[path] = blob
+    if missing:
+        found = _git_blobs(list(missing.values()))
+        saved.update({p: found[b] for p, b in missing.items() if b in found})
+    return saved
+
+
+def restore_files(saved: dict[Path, bytes]) -> None:
+    """Write each file back (atomically; a file that cannot be written is left as it is)."""
+    for path, data in saved.items():
+        try:
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(data)
+        except (OSError, MlreproError):
+            continue
+
+
+def _git(*args: str, stdin: bytes | None = None) -> bytes | None:
+    try:
+        done = subprocess.run(["git", *args], input=stdin, capture_output=True, check=False)
+    except OSError:
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _git_blobs(shas: list[str]) -> dict[str, bytes]:
+    """The content of each blob, read in one `git cat-file --batch`."""
+    out = _git("cat-file", "--batch", stdin="".join(f"{sha}\n" for sha in shas).encode())
+    data, pos, found = out or b"", 0, {}
+    while pos < len(data):  # per blob: "<sha> blob <size>\n<content>\n", or "<sha> missing\n"
+        end = data.index(b"\n", pos)
+        sha, kind, *size = data[pos:end].decode().split()
+        pos = end + 1
+        if kind == "blob":
+            found[sha] = data[pos : pos + int(size[0])]
+            pos += int(size[0]) + 1
+    return found

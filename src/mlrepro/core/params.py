@@ -7,6 +7,7 @@ top-level `seed` and `threads`. Stages call `load_params()` and take the section
 from __future__ import annotations
 
 import re
+import zoneinfo
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from mlrepro.core.errors import ParamsError
+from mlrepro.core.errors import MlreproError, ParamsError
 
 PARAMS_FILE = "params.yaml"
 SCHEMA_FILE = "schema.yaml"
@@ -218,15 +219,7 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ParamsError(f"{file}: cannot read: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise ParamsError(
-            f"{file}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"
-        ) from None
-    root = _Node(data, "", file)
+    root = _Node(load_yaml(text, file, ParamsError), "", file)
     root.unknown(
         {"seed", "threads", "ingest", "validate", "split", "featurize", "train", "evaluate"}
     )
@@ -240,6 +233,47 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
         evaluate=parse_evaluate(root.node("evaluate")),
         threads=None if threads is None else root.integer("threads", 1, 4096, 1),
     )
+
+
+def load_yaml(text: str, file: str, error: type[MlreproError]) -> Any:
+    """YAML text as data (safe types only). Malformed YAML, or a key given twice in one mapping
+    (PyYAML would silently keep the last), raises `error` naming the file, key and line."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        twice = _duplicate_key(node, "") if node is not None else None
+        if twice is not None:
+            key, first, again = twice
+            raise error(f"{file}: {key}: given twice (lines {first} and {again})")
+        return loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise error(f"{file}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    finally:
+        loader.dispose()
+
+
+def _duplicate_key(node: yaml.Node, key: str) -> tuple[str, int, int] | None:
+    """The first key (dotted) that a mapping under `node` holds twice, and both its lines."""
+    children: list[tuple[str, yaml.Node]] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[tuple[str, str], int] = {}
+        for name, value in node.value:
+            line, text = name.start_mark.line + 1, str(name.value)
+            dotted = f"{key}.{text}" if key else text
+            if isinstance(name, yaml.ScalarNode) and name.tag != "tag:yaml.org,2002:merge":
+                if (name.tag, text) in seen:
+                    return dotted, seen[name.tag, text], line
+                seen[name.tag, text] = line
+            children.append((dotted, value))
+    elif isinstance(node, yaml.SequenceNode):
+        children = [(f"{key}[{i}]", item) for i, item in enumerate(node.value)]
+    for dotted, child in children:
+        found = _duplicate_key(child, dotted)
+        if found is not None:
+            return found
+    return None
 
 
 SOURCE_KEYS = {"path", "package", "root", "sql", "url", "url_env", "key", "as_of"}
@@ -356,7 +390,14 @@ def _parse_datetime(node: _Node) -> DatetimeParts | None:
     for part in parts:
         if part not in DATETIME_PARTS:
             raise dt.fail(f"parts.{part}", f"unknown part (known: {', '.join(DATETIME_PARTS)})")
-    return DatetimeParts(dt.typed("column", str), dt.typed("timezone", str, "UTC"), parts)
+    timezone = dt.typed("timezone", str, "UTC")
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise dt.fail(
+            "timezone", f"unknown time zone {timezone!r} (an IANA name like America/New_York)"
+        ) from None
+    return DatetimeParts(dt.typed("column", str), timezone, parts)
 
 
 def _check_features(node: _Node, params: FeaturizeParams) -> None:
@@ -391,3 +432,23 @@ def parse_evaluate(node: _Node) -> EvaluateParams:
         importance_max_rows=node.integer("importance_max_rows", 1, 10**9, 10000),
         curve_points=node.integer("curve_points", 10, 100000, 200),
     )
+
+
+def check_train(train: dict[str, Any], file: str = PARAMS_FILE) -> None:
+    """`train:` through HistGradientBoostingClassifier's own argument checks, the ones its `fit`
+    runs first, so `mlrepro params check` refuses exactly what the train stage would. Callers
+    first refuse the keys the project sets itself (`model.check_estimator_params`)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    unknown = sorted(set(train) - set(HistGradientBoostingClassifier().get_params()))
+    if unknown:
+        raise ParamsError(
+            f"{file}: train.{unknown[0]}: unknown argument of HistGradientBoostingClassifier"
+        )
+    try:
+        HistGradientBoostingClassifier(**train)._validate_params()
+    except InvalidParameterError as exc:
+        message = str(exc).splitlines()[0]
+        key = message.split("'")[1] if "'" in message else "?"
+        raise ParamsError(f"{file}: train.{key}: {message}") from None

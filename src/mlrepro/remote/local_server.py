@@ -6,22 +6,46 @@ moto keeps every object in memory and forgets them when it stops; it is for tryi
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import socket
+import sys
 import time
+from collections.abc import Sequence
 
 BUCKET = "mlrepro"
+HOST = "127.0.0.1"
 
 
-def main() -> None:
-    import boto3
-    from moto.server import ThreadedMotoServer
+def port_error(port: int) -> str | None:
+    """Why the server could not listen on HOST:port (taken, not allowed), or None when it can."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError as exc:
+            taken = exc.errno == errno.EADDRINUSE
+            return "is in use" if taken else f"cannot be listened on: {exc.strerror}"
+    return None
 
+
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Start a local S3 API server (moto).")
     parser.add_argument("--port", type=int, default=5555)
     parser.add_argument("--bucket", default=BUCKET)
-    args = parser.parse_args()
-    endpoint = f"http://127.0.0.1:{args.port}"
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
+    args = parser.parse_args(argv)
+    problem = port_error(args.port)
+    if problem is not None:
+        print(
+            f"mlrepro s3-local: error: {HOST}:{args.port} {problem} (make s3-local PORT=...)",
+            file=sys.stderr,
+        )
+        return 2
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    endpoint = f"http://{HOST}:{args.port}"
+    server = ThreadedMotoServer(ip_address=HOST, port=args.port, verbose=False)
     server.start()
     try:
         s3 = boto3.client(
@@ -44,7 +68,8 @@ def main() -> None:
         pass
     finally:
         server.stop()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -21,6 +21,8 @@ import re
 import subprocess
 import sys
 import threading
+import zipfile
+import zlib
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -74,11 +76,20 @@ def describe_table(path: Path, content: bytes | None = None) -> Description:
     return describe_with_pandas(path)
 
 
+# what reading a broken file raises: a parse error, bad text, a truncated or corrupt archive
+# (zipfile.BadZipFile, EOFError from gzip/bz2/lzma, OSError for a bad gzip header or bz2 stream)
+UNREADABLE = (ValueError, UnicodeDecodeError, EOFError, OSError, zipfile.BadZipFile, zlib.error)
+
+
 def describe_with_pandas(path: Path) -> tuple[int, dict[str, str]]:
     import pandas as pd
 
     sep = separator(path.name)
     try:
+        header = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str).iloc[0].tolist()
+        twice = sorted({str(n) for n in header if header.count(n) > 1})
+        if twice:  # pandas would rename the second one to `name.1`
+            raise DataError(f"{path.name}: column {twice[0]!r} appears twice in the header")
         sample = pd.read_csv(path, sep=sep, nrows=SAMPLE_ROWS)
         rows = len(sample)
         if rows == SAMPLE_ROWS:  # more rows than the sample: count them all
@@ -87,9 +98,14 @@ def describe_with_pandas(path: Path) -> tuple[int, dict[str, str]]:
                 rows += len(chunk)
     except pd.errors.EmptyDataError:
         return 0, {}
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path.name}: cannot be read as CSV: {exc}") from None
+    except UNREADABLE as exc:
+        raise DataError(f"{path.name}: cannot be read as CSV: {_reason(exc)}") from None
     return rows, {str(c): str(t) for c, t in sample.dtypes.items()}
+
+
+def _reason(exc: BaseException) -> str:
+    """The library's message on one line (pandas' parser errors end in a newline)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def describe_text(content: bytes, sep: str) -> tuple[int, dict[str, str]] | None:

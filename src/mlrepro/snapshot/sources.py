@@ -35,8 +35,22 @@ def source_root(source: Source, repo: Path) -> tuple[Path, str]:
     spec = importlib.util.find_spec(source.package)
     if spec is None or not spec.submodule_search_locations:
         raise ParamsError(f"{where}: package {source.package!r} is not installed")
-    version = importlib.metadata.version(source.package)
-    return Path(next(iter(spec.submodule_search_locations))), f"{source.package}=={version}"
+    return Path(next(iter(spec.submodule_search_locations))), package_version(source.package)
+
+
+def package_version(package: str) -> str:
+    """`name==version` of the distribution that installs import package `package` (PyYAML for
+    `yaml`); the bare name when none does (a package on sys.path, not installed)."""
+    try:
+        return f"{package}=={importlib.metadata.version(package)}"
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    for dist in sorted(importlib.metadata.packages_distributions().get(package, [])):
+        try:
+            return f"{dist}=={importlib.metadata.version(dist)}"
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return package
 
 
 def source_files(source: Source, repo: Path) -> list[SourceFile]:

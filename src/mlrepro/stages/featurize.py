@@ -78,6 +78,11 @@ def datetime_features(df: pd.DataFrame, spec: DatetimeParts) -> pd.DataFrame:
 def label(df: pd.DataFrame, params: FeaturizeParams) -> pd.Series:
     """The binary label: `target > greater_than`, or the target itself when it is already 0/1."""
     target = df[params.target_column]
+    if not pd.api.types.is_numeric_dtype(target.dtype):
+        raise ParamsError(
+            f"params.yaml: featurize.target.column: {params.target_column!r} is {target.dtype}, "
+            "not a number (declare it as int, float or bool in schema.yaml)"
+        )
     if params.target_greater_than is not None:
         return (target > params.target_greater_than).astype("Int8")
     values = set(target.dropna().unique().tolist())

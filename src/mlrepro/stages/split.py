@@ -27,6 +27,11 @@ def split_by_time(df: pd.DataFrame, params: SplitParams) -> dict[str, pd.DataFra
     if column not in df.columns:
         raise ParamsError(f"params.yaml: split.time_column: {column!r} is not a column")
     when = df[column]
+    if not isinstance(when.dtype, pd.DatetimeTZDtype):
+        raise ParamsError(
+            f"params.yaml: split.time_column: {column!r} is {when.dtype}, not a datetime "
+            "(declare it as datetime in schema.yaml)"
+        )
     masks = {
         "train": when < params.valid_start,
         "valid": (when >= params.valid_start) & (when < params.test_start),

@@ -11,30 +11,32 @@ from typing import Any
 
 import pandas as pd
 from sklearn.pipeline import Pipeline
-from sklearn.utils._param_validation import InvalidParameterError
 
 from mlrepro import modelfile
-from mlrepro.core.errors import DataError, ParamsError
+from mlrepro.core.errors import DataError
 from mlrepro.core.files import read_parquet, sha256_file, write_json
-from mlrepro.core.params import Params, load_params
+from mlrepro.core.params import Params, check_train, load_params
 from mlrepro.core.shell import run_stage
 from mlrepro.core.threads import pinned_threads
 from mlrepro.environment import environment
-from mlrepro.model import build_pipeline
+from mlrepro.model import build_pipeline, check_estimator_params
 
 
 def fit(df: pd.DataFrame, params: Params) -> Pipeline:
     """Fit the Pipeline on `df` (the training part). Bad estimator params name their key."""
     spec = params.featurize
+    check_estimator_params(params.train)
+    check_train(params.train)  # the estimator's own checks, before anything uses a value
     y = df[spec.label].astype("int64")
+    if y.empty:
+        raise DataError(
+            f"training part has no rows: no row has a value in {spec.target_column!r} "
+            "(featurize.target.column; see reports/featurize.json)"
+        )
     if y.nunique() < 2:
         raise DataError(f"training part has only label {y.iloc[0]!r}: need both classes")
     pipeline = build_pipeline(list(spec.categorical), list(spec.numeric), params.train, params.seed)
-    try:
-        return pipeline.fit(df[spec.features], y)
-    except InvalidParameterError as exc:
-        key = str(exc).split("'")[1] if "'" in str(exc) else "?"
-        raise ParamsError(f"params.yaml: train.{key}: {str(exc).splitlines()[0]}") from None
+    return pipeline.fit(df[spec.features], y)
 
 
 def model_card(df: pd.DataFrame, params: Params, inputs: dict[str, str]) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """validate: check every ingested table against the schema file; write a report; on violations
-stop with a message that lists them."""
+stop with a message that lists them and names the report, which is kept (core.shell)."""
 
 from __future__ import annotations
 
@@ -42,9 +42,8 @@ def _run(args: argparse.Namespace) -> None:
     write_json(args.report, report(tables, violations))
     if violations:
         lines = [v.line() for v in violations]
-        raise ValidationFailed(
-            f"{len(violations)} schema violation(s) (schema.yaml):\n  " + "\n  ".join(lines), lines
-        )
+        head = f"{len(violations)} schema violation(s) (schema.yaml; report: {args.report}):"
+        raise ValidationFailed("\n  ".join([head, *lines]), lines)
     print(f"validate: {len(tables)} tables match schema.yaml")
 
 
