@@ -11,9 +11,10 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from pipeline import scratch
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -32,8 +33,8 @@ def run_variant(extra: dict[str, str], umask: int, folder: str) -> tuple[bool, f
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", **extra}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env.pop("PYTHONPATH", None)
-    with tempfile.TemporaryDirectory(prefix="mlrepro-env-") as tmp:
-        clone = Path(tmp) / folder
+    with scratch("mlrepro-env-") as tmp:
+        clone = tmp / folder
         subprocess.run(["git", "clone", "-q", str(PROJECT), str(clone)], check=True, env=env)
         start = time.perf_counter()
         result = subprocess.run(

@@ -19,17 +19,22 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 from plain import commands
+
+from mlrepro.snapshot import store
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -54,6 +59,18 @@ class Measurement:
     wall: float  # seconds
     cpu: float  # user + system seconds of the whole process tree
     rss: float  # MiB, largest single process in the tree
+
+
+@contextmanager
+def scratch(prefix: str) -> Iterator[Path]:
+    """A temporary folder for clones, removed afterwards even where ingest left immutable
+    snapshot files (root on ext4)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        store.unprotect_tree(path)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def bench_env() -> dict[str, str]:
@@ -305,8 +322,7 @@ def main() -> int:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
     args.commit = git("rev-parse", "HEAD").strip()
     info = machine(args.commit)
-    with tempfile.TemporaryDirectory(prefix="mlrepro-bench-") as name:
-        tmp = Path(name)
+    with scratch("mlrepro-bench-") as tmp:
         starts = stage_starts(tmp, args)
         runs, caches, same_model = [], [], []
         for run in range(1, args.runs + 1):

@@ -215,6 +215,7 @@ def one_way(way: str, ds: DataSet, tmp: Path, datasets: list[DataSet], cold: boo
         disk = footprint(folder, repo / ".dvc" / "cache")
         metadata = beside(folder, name)
     finally:
+        store.unprotect_tree(repo)  # snapshot files are immutable (root on ext4)
         shutil.rmtree(repo)
     return Result(result, sync, *disk, metadata)
 
@@ -277,6 +278,7 @@ def breakdown(ds: DataSet, tmp: Path, datasets: list[DataSet], cold: bool) -> Br
                 drop_caches()
             return work(repo)
         finally:
+            store.unprotect_tree(repo)  # snapshot files are immutable (root on ext4)
             shutil.rmtree(repo)
 
     def manual(repo: Path) -> dict[str, float]:

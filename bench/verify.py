@@ -17,10 +17,9 @@ import json
 import os
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 
-from pipeline import LOGS, ROOT, Measurement, git, machine, measure
+from pipeline import LOGS, ROOT, Measurement, git, machine, measure, scratch
 
 GOALS = {"verify": 1.15, "vary": 2.3}
 COMMAND = " ".join([".venv/bin/python", *map(shlex.quote, sys.argv)])
@@ -80,8 +79,8 @@ def main() -> int:
     args = parser.parse_args()
     info = machine(git("rev-parse", "HEAD").strip())
     rows, identical = {}, {}
-    with tempfile.TemporaryDirectory(prefix="mlrepro-bench-verify-") as name:
-        rows["cold"] = cold_repro(Path(name))
+    with scratch("mlrepro-bench-verify-") as tmp:
+        rows["cold"] = cold_repro(tmp)
     for key, extra in (("verify", ()), ("vary", ("--vary",))):
         rows[key], result = verify(*extra)
         identical[key] = bool(result["identical"])

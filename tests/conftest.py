@@ -85,6 +85,17 @@ def edit_params(repo: Path, changes: dict[str, Any]) -> None:
     path.write_text(yaml.safe_dump(deep_update(params, changes), sort_keys=False))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def removable_tmp_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Snapshot files are immutable where the platform allows (root on ext4): nothing, pytest's
+    own cleanup of old temporary folders included, could remove them. Every test session clears
+    the flag under its temporary folders when it ends."""
+    yield
+    from mlrepro.snapshot import store
+
+    store.unprotect_tree(tmp_path_factory.getbasetemp())
+
+
 class Repo:
     """A temporary git + DVC repo holding this project's pipeline."""
 

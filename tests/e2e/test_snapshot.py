@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from mlrepro.snapshot import store
 from tests.conftest import PROJECT, Repo, tool_env
 
 pytestmark = pytest.mark.e2e
@@ -185,6 +186,7 @@ def test_verify_names_damaged_files(snap_repo: Repo, damage: str) -> None:
     assert mlrepro(snap_repo, "snapshot", "verify").stdout.endswith("ok\n")
     [entry] = listed(snap_repo, "items")
     target = snap_repo.path / "data/snapshots/items" / entry["id"] / "items.csv"
+    store.unprotect(target)  # a platform without the immutable flag
     target.chmod(0o644)  # as root would write, read-only bits or not
     if damage == "edited":
         target.write_text(ITEMS.replace("2.5", "9.5"))
@@ -195,20 +197,24 @@ def test_verify_names_damaged_files(snap_repo: Repo, damage: str) -> None:
     else:
         (target.parent / "more.csv").write_text("x\n")
     result = mlrepro(snap_repo, "snapshot", "verify", "--json", code=1)
-    problems = json.loads(result.stdout)["problems"]
-    kinds = {p["file"]: p["kind"] for p in problems}
+    report = json.loads(result.stdout)
+    problems = report["problems"]
+    kinds = {(p["copy"], p["file"]): p["kind"] for p in problems}
+    in_place = {("work tree", "items.csv"): damage.replace("edited", "modified")}
+    in_place[("DVC cache", "items.csv")] = "cache corrupt"  # the same inode: the edit reached it
     expected = {
-        "edited": {"items.csv": "modified"},
-        "truncated": {"items.csv": "truncated"},
-        "deleted": {"items.csv": "missing"},
-        "extra": {"more.csv": "extra"},
+        "edited": in_place,
+        "truncated": in_place,
+        "deleted": {("work tree", "items.csv"): "missing"},
+        "extra": {("work tree", "more.csv"): "extra"},
     }[damage]
     assert kinds == expected, problems
+    assert report["repair"] == [f"mlrepro snapshot repair items@{entry['id']}"], report
     if damage in ("edited", "truncated"):
-        [problem] = problems
         manifest = json.loads(target.parent.with_suffix(".json").read_text())
-        assert problem["expected"] == f"sha256 {manifest['files'][0]['sha256']}", problem
-        assert problem["actual"].startswith("sha256 "), problem
+        for problem in problems:
+            assert problem["expected"] == f"sha256 {manifest['files'][0]['sha256']}", problem
+            assert problem["actual"].startswith("sha256 "), problem
 
 
 def test_verify_finds_a_corrupt_cache_object(snap_repo: Repo) -> None:
@@ -219,6 +225,7 @@ def test_verify_finds_a_corrupt_cache_object(snap_repo: Repo) -> None:
     md5 = manifest["files"][0]["md5"]
     cached = snap_repo.path / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
     assert cached.is_file()
+    store.unprotect_tree(folder)  # the flag is on the inode: the cache object's too
     shutil.rmtree(folder)  # only the cache holds the bytes now
     cached.chmod(0o644)
     data = bytearray(cached.read_bytes())

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mlrepro.snapshot import store
 from tests.conftest import Repo
 
 pytestmark = pytest.mark.e2e
@@ -95,6 +96,7 @@ def test_missing_snapshot_is_restored_only_from_a_matching_source(pipeline_repo:
     cached = pipeline_repo.path / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
 
     def forget() -> None:  # in neither the work tree nor the DVC cache (data/raw put it there)
+        store.unprotect(cached)  # immutable after a take or restore: both names, one inode
         cached.unlink()
         shutil.rmtree(folder)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import stat
+import struct
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -103,3 +106,129 @@ def test_a_file_gone_since_listing_is_one_line_and_leaves_nothing(
     )
     assert store.list_snapshots(tmp_path, "s") == []
     assert [p.name for p in store.source_dir(tmp_path, "s").iterdir()] == [".lock"]
+
+
+@pytest.fixture(autouse=True)
+def removable(tmp_path: Path) -> Iterator[None]:
+    """Snapshot files are immutable (as root on ext4): clear the flag, so pytest can remove them."""
+    yield
+    store.unprotect_tree(tmp_path)
+
+
+def immutable_flag_available(folder: Path) -> bool:
+    """Whether this process can set the immutable flag on files in `folder` (root on ext4)."""
+    probe = folder / ".probe"
+    probe.write_bytes(b"")
+    fd = os.open(probe, os.O_RDONLY)
+    try:
+        flags = struct.unpack("i", fcntl.ioctl(fd, 0x80086601, struct.pack("i", 0)))[0]
+        fcntl.ioctl(fd, 0x40086602, struct.pack("i", flags | 0x10))
+        fcntl.ioctl(fd, 0x40086602, struct.pack("i", flags))
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+        probe.unlink()
+
+
+def items_source(repo: Path, text: str = "a,b\n1,x\n") -> Source:
+    (repo / "raw").mkdir(exist_ok=True)
+    (repo / "raw" / "items.csv").write_text(text)
+    return Source("s", path="raw/items.csv")
+
+
+def left(repo: Path) -> list[str]:
+    return sorted(p.name for p in store.source_dir(repo, "s").iterdir())
+
+
+class Killed(BaseException):
+    """A SIGKILL: nothing after it runs, no cleanup either (`forget` is switched off)."""
+
+
+def test_a_take_failing_while_it_is_tracked_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of disk (or a corrupt cache object) after the folder is in place: not a snapshot, and
+    nothing of it is left (it used to be listed, with a manifest but no .dvc or .gitignore)."""
+    source = items_source(tmp_path)
+
+    def full(repo: Path, manifest: store.Manifest) -> None:
+        raise DataError(".dvc/cache: cannot write: No space left on device")
+
+    monkeypatch.setattr(store, "seed_cache", full)
+    with pytest.raises(DataError):
+        take.take(source, tmp_path)
+    assert store.list_snapshots(tmp_path, "s") == []
+    assert left(tmp_path) == [".lock"]
+
+
+@pytest.mark.parametrize("where", ["seed_cache", "protect", "write_manifest"])
+def test_a_killed_take_is_never_listed_and_the_next_take_clears_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    source = items_source(tmp_path)
+
+    def killed(*args: object) -> None:
+        raise Killed
+
+    monkeypatch.setattr(store, "forget", lambda *args: None)
+    monkeypatch.setattr(store, where, killed)
+    with pytest.raises(Killed):
+        take.take(source, tmp_path)
+    folder = store.source_dir(tmp_path, "s")
+    [snapshot_id] = [p.name for p in folder.iterdir() if p.is_dir() and p.name[0] != "."]
+    assert not list(folder.glob("*.json"))  # killed before its manifest was written
+    assert f"/{snapshot_id}" in (folder / ".gitignore").read_text()  # git never adds its bytes
+    assert store.list_snapshots(tmp_path, "s") == []
+    with pytest.raises(store.SnapshotError, match="has no snapshots"):
+        store.resolve(tmp_path, "s@latest", {})
+    monkeypatch.undo()
+
+    (tmp_path / "raw" / "items.csv").write_text("a,b\n2,y\n")  # new content: a new snapshot
+    taken = take.take(source, tmp_path).manifest
+    assert [m.id for m in store.list_snapshots(tmp_path, "s")] == [taken.id]
+    expected = [".gitignore", ".lock", taken.id, f"{taken.id}.dvc", f"{taken.id}.json"]
+    assert left(tmp_path) == expected
+    ignore = store.source_dir(tmp_path, "s") / ".gitignore"
+    assert ignore.read_text() == f"/{taken.id}\n"
+    assert snapshot_id != taken.id
+
+
+def test_an_untracked_manifest_is_not_listed_until_the_next_take_tracks_it(
+    tmp_path: Path,
+) -> None:
+    """What older versions left when killed after the manifest: a manifest, no .dvc file and no
+    .gitignore entry. Not listed or pinnable; the next take tracks it (its bytes are intact)."""
+    source = items_source(tmp_path)
+    first = take.take(source, tmp_path).manifest
+    folder = store.data_dir(tmp_path, "s", first.id)
+    folder.with_suffix(".dvc").unlink()
+    (folder.parent / ".gitignore").unlink()
+    assert store.list_snapshots(tmp_path, "s") == []
+    with pytest.raises(store.SnapshotError):
+        store.resolve(tmp_path, f"s@{first.id}", {})
+    again = take.take(source, tmp_path)
+    assert again.reused and again.manifest.id == first.id
+    assert folder.with_suffix(".dvc").is_file()
+    assert (folder.parent / ".gitignore").read_text() == f"/{first.id}\n"
+
+
+def test_take_makes_the_files_and_their_cache_objects_immutable(tmp_path: Path) -> None:
+    if not immutable_flag_available(tmp_path):
+        pytest.skip("the immutable flag needs root on a file system that has it")
+    m = take.take(items_source(tmp_path), tmp_path).manifest
+    [entry] = m.files
+    path = store.data_dir(tmp_path, "s", m.id) / entry.path
+    cached = store.cache_object(tmp_path, entry.md5)
+    assert path.stat().st_ino == cached.stat().st_ino
+    assert store.protected(path) and store.protected(cached)
+    with pytest.raises(PermissionError):
+        open(path, "r+b")  # noqa: SIM115 - refused, even to root
+    store.remove_tree(path.parent)  # the snapshot goes; its cache object stays protected
+    assert not path.parent.exists() and store.protected(cached)
+    assert hash_of(cached) == entry.sha256
+
+
+def hash_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

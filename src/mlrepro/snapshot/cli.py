@@ -1,6 +1,8 @@
-"""`mlrepro snapshot take|list|show|diff|pin|verify`: parse, call the library, render.
+"""`mlrepro snapshot take|list|show|diff|pin|verify|repair|unprotect`: parse, call the library,
+render.
 
-Exit codes: 0 fine, 1 verify found damage, 2 usage or input error.
+Exit codes: 0 fine, 1 verify found damage (repair: something could not be repaired), 2 usage or
+input error.
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlrepro.core.commands import noun
 from mlrepro.core.params import PARAMS_FILE, load_params
 from mlrepro.snapshot import store
 from mlrepro.snapshot.pins import write_pin
-from mlrepro.snapshot.verify import verify
+from mlrepro.snapshot.verify import raw_copies, repair_command, verify
+
+if TYPE_CHECKING:
+    from mlrepro.snapshot.repair import RepairResult
 
 
 def add_commands(nouns: Any) -> None:
@@ -70,6 +75,27 @@ def add_commands(nouns: Any) -> None:
     cmd.add_argument("--all", action="store_true", help="every snapshot, not only the pinned")
     cmd.add_argument("--json", action="store_true", help="print JSON")
     cmd.set_defaults(func=cmd_verify)
+
+    cmd = verb(
+        "repair",
+        "restore a snapshot's damaged copies from an intact one, a DVC remote or the source",
+        "mlrepro snapshot repair flights@pinned",
+    )
+    cmd.add_argument("ref", help="SOURCE@ID (a unique prefix), SOURCE@latest or SOURCE@pinned")
+    cmd.add_argument("--json", action="store_true", help="print JSON")
+    cmd.set_defaults(func=cmd_repair)
+
+    cmd = verb(
+        "unprotect",
+        "clear the immutable flag of a snapshot's files, to remove them or run dvc gc",
+        "mlrepro snapshot unprotect flights@20240101T000000Z-1a2b3c4d",
+    )
+    which = cmd.add_mutually_exclusive_group(required=True)
+    which.add_argument("ref", nargs="?", help="SOURCE@ID (a unique prefix) or SOURCE@latest")
+    which.add_argument(
+        "--all", action="store_true", help="every file under data/snapshots and in the DVC cache"
+    )
+    cmd.set_defaults(func=cmd_unprotect)
 
 
 class Bar:
@@ -222,14 +248,86 @@ def cmd_verify(args: argparse.Namespace) -> int:
     problems = []
     with progress_bar("verify") as progress:
         if progress:
-            progress.start(sum(len(m.files) for m in manifests), sum(m.bytes for m in manifests))
+            nbytes = sum(m.bytes * (2 if raw_copies(repo, m) else 1) for m in manifests)
+            progress.start(sum(len(m.files) for m in manifests), nbytes)
         for m in manifests:
             problems += verify(repo, m, progress=progress)
+    repairs = [repair_command(ref) for ref in dict.fromkeys(p.snapshot for p in problems)]
     if args.json:
         report = {"checked": [f"{m.source}@{m.id}" for m in manifests], "ok": not problems}
-        print(json.dumps({**report, "problems": [p.as_dict() for p in problems]}, indent=2))
+        problem_dicts = [p.as_dict() for p in problems]
+        print(json.dumps({**report, "problems": problem_dicts, "repair": repairs}, indent=2))
     else:
         for p in problems:
             print(p.line())
+        for command in repairs:
+            print(f"repair: {command}")
         print(f"verified {len(manifests)} snapshot(s): {'damage found' if problems else 'ok'}")
     return 1 if problems else 0
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    from mlrepro.snapshot.repair import repair
+
+    params = load_params(PARAMS_FILE)
+    repo = Path.cwd()
+    m = store.resolve(repo, args.ref, params.ingest.pins)
+    source = next((s for s in params.ingest.sources if s.name == m.source), None)
+    result = repair(repo, m, source)
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2, sort_keys=True))
+    else:
+        print(render_repair(result))
+    return 0 if result.ok else 1
+
+
+ORIGINS = {
+    "DVC cache": "the DVC cache",
+    "work tree": "the work tree",
+    "data/raw": "ingest's copy in data/raw",
+    "DVC remote": "the DVC remote",
+    "source": "a new take of the source (exact sha256)",
+}
+
+
+def render_repair(result: RepairResult) -> str:
+    """One line per damaged file (which copies, and where the intact bytes came from, or why
+    none were found), one per extra file removed, and a summary."""
+    lines = []
+    for f in result.files:
+        copies = ", ".join(f.damaged)
+        if f.origin is None:
+            lines.append(f"{result.snapshot}: {f.file}: cannot repair ({copies}): {result.why}")
+        else:
+            lines.append(f"{result.snapshot}: {f.file}: {copies} restored from {ORIGINS[f.origin]}")
+    lines += [f"{result.snapshot}: {name}: extra file removed" for name in result.extras]
+    if not result.ok:
+        failed = sum(1 for f in result.files if f.origin is None)
+        lines.append(f"{result.snapshot}: {failed} file(s) could not be repaired")
+        return "\n".join(lines)
+    done = f"repaired {len(result.files)} file(s)" if result.files or result.extras else "intact"
+    guard = "immutable" if result.immutable else "read-only (no immutable flag on this platform)"
+    lines.append(f"{result.snapshot}: {done}; files {guard}")
+    return "\n".join(lines)
+
+
+def cmd_unprotect(args: argparse.Namespace) -> int:
+    from mlrepro.snapshot.repair import unprotect_all, unprotect_snapshot
+
+    repo = Path.cwd()
+    if args.all:
+        count = unprotect_all(repo)
+        print(
+            f"cleared the immutable flag of {count} file(s) under {store.SNAPSHOTS} and "
+            ".dvc/cache; mlrepro snapshot repair SOURCE@ID sets it again"
+        )
+        return 0
+    params = load_params(PARAMS_FILE)
+    m = store.resolve(repo, args.ref, params.ingest.pins)
+    count = unprotect_snapshot(repo, m)
+    ref = f"{m.source}@{m.id}"
+    print(
+        f"unprotected {ref}: {count} file(s) and their DVC cache objects can be removed; "
+        f"mlrepro snapshot repair {ref} protects them again"
+    )
+    return 0

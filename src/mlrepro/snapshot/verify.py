@@ -1,26 +1,38 @@
-"""Verify snapshots byte for byte against their manifests: files in the work tree and the DVC cache
-objects behind them. Catches what DVC misses: in-place edits (also by root, through read-only
-bits or a hard link), truncated, deleted or extra files, and corrupted cache objects."""
+"""Verify snapshots byte for byte against their manifests: every copy of each file, named apart: the
+work tree file, the DVC cache object behind it (often the same inode: an in-place edit reaches
+both) and ingest's private copy in data/raw. Catches what DVC misses: in-place edits (also by
+root, where the immutable flag is not available), truncated, deleted or extra files, corrupted
+cache objects. `mlrepro snapshot repair` brings back what it finds."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from mlrepro.snapshot import store
 
+RAW = Path("data") / "raw"  # ingest's private copies (dvc.yaml: vars paths.raw)
+RAW_MANIFEST = RAW / "manifest.json"  # names the snapshot each data/raw/<source>/ was copied from
+WORK_TREE, CACHE, RAW_COPY = "work tree", "DVC cache", "data/raw"  # the copies of a file
+PLACE = {WORK_TREE: " in the work tree", CACHE: "", RAW_COPY: " in data/raw"}
+
 
 @dataclass(frozen=True)
 class Problem:
     snapshot: str  # source@id
-    file: str
+    file: str  # as the manifest names it
     kind: str  # modified | truncated | missing | extra | cache corrupt
     expected: str | None = None
     actual: str | None = None
+    copy: str = WORK_TREE  # which copy: work tree | DVC cache | data/raw
+    path: str | None = None  # that copy, relative to the repo
 
     def line(self) -> str:
-        text = f"{self.snapshot}: {self.file}: {self.kind}"
+        text = f"{self.snapshot}: {self.file}: {self.kind}{PLACE[self.copy]}"
+        if self.path:
+            text += f": {self.path}"
         if self.expected or self.actual:
             text += f" (expected {self.expected}, actual {self.actual})"
         return text
@@ -29,26 +41,40 @@ class Problem:
         return asdict(self)
 
 
+def repair_command(snapshot: str) -> str:
+    return f"mlrepro snapshot repair {snapshot}"
+
+
+def raw_copies(repo: Path, manifest: store.Manifest) -> dict[str, Path]:
+    """ingest's copy of each file of the snapshot when data/raw/manifest.json says data/raw/
+    holds this snapshot of the source; {} otherwise."""
+    try:
+        raw = json.loads((repo / RAW_MANIFEST).read_text(encoding="utf-8"))
+        copied = raw["sources"][manifest.source]["snapshot"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    folder = repo / RAW / manifest.source
+    return {e.path: folder / e.path for e in manifest.files} if copied == manifest.id else {}
+
+
 def verify(
     repo: Path, manifest: store.Manifest, *, progress: store.Progress | None = None
 ) -> list[Problem]:
-    """Every problem of one snapshot; [] when all its bytes match the manifest."""
+    """Every problem of one snapshot; [] when every copy of every file matches the manifest."""
     ref = f"{manifest.source}@{manifest.id}"
+    scope = Scope(repo, ref, progress)
     folder = store.data_dir(repo, manifest.source, manifest.id)
-    problems: list[Problem] = []
     present = folder.is_dir()
+    raw = raw_copies(repo, manifest)
+    problems: list[Problem] = []
     paths = [
         folder / e.path if present else store.cache_object(repo, e.md5) for e in manifest.files
     ]
     with store.read_ahead(paths) as done:
         for entry in manifest.files:
-            path, cached = folder / entry.path, store.cache_object(repo, entry.md5)
-            if present:
-                problems += check_file(ref, entry, path, "", progress)
-            if cached.is_file() and not (path.exists() and _same_inode(path, cached)):
-                problems += check_file(ref, entry, cached, "cache ", progress)
-            if not present and not cached.is_file():
-                problems.append(Problem(ref, entry.path, "missing (not in work tree or DVC cache)"))
+            work = folder / entry.path if present else None
+            cached = store.cache_object(repo, entry.md5)
+            problems += check_entry(scope, entry, (work, cached, raw.get(entry.path)))
             done()
             if progress:
                 progress.advance(0, files=1)
@@ -57,22 +83,56 @@ def verify(
         for extra in sorted(p for p in folder.rglob("*") if p.is_file()):
             name = extra.relative_to(folder).as_posix()
             if name not in known:
-                problems.append(Problem(ref, name, "extra"))
+                problems.append(Problem(ref, name, "extra", path=_shown(repo, extra)))
     return problems
 
 
-def check_file(
-    ref: str, entry: store.FileEntry, path: Path, where: str, progress: store.Progress | None
+@dataclass(frozen=True)
+class Scope:
+    """What every check of one snapshot shares."""
+
+    repo: Path
+    ref: str  # source@id
+    progress: store.Progress | None = None
+
+
+def check_entry(
+    scope: Scope, entry: store.FileEntry, copies: tuple[Path | None, Path, Path | None]
 ) -> list[Problem]:
+    """The problems of one file's copies: work tree (None: no snapshot folder), DVC cache object
+    and data/raw (None: not copied there). A cache object that is the work tree file's inode is
+    read once and named on its own."""
+    work, cached, raw = copies
+    found: list[Problem] = []
+    if work is not None:
+        found += check_file(scope, entry, work, WORK_TREE)
+    if work is not None and cached.is_file() and work.is_file() and _same_inode(work, cached):
+        shown = _shown(scope.repo, cached)
+        found += [replace(p, kind="cache corrupt", copy=CACHE, path=shown) for p in found]
+    elif cached.is_file():
+        found += check_file(scope, entry, cached, CACHE)
+    elif work is None:
+        gone = "missing (not in work tree or DVC cache)"
+        found.append(Problem(scope.ref, entry.path, gone, copy=CACHE))
+    if raw is not None:
+        found += check_file(scope, entry, raw, RAW_COPY)
+    return found
+
+
+def check_file(scope: Scope, entry: store.FileEntry, path: Path, copy: str) -> list[Problem]:
+    shown = _shown(scope.repo, path)
     if not path.is_file():
-        return [Problem(ref, entry.path, f"{where}missing")]
-    size, sha = store.hash_file(path, progress)
+        return [Problem(scope.ref, entry.path, "missing", copy=copy, path=shown)]
+    size, sha = store.hash_file(path, scope.progress)
     if sha == entry.sha256:
         return []
-    kind = "truncated" if size < entry.bytes else "modified"
-    if where:
-        kind = "cache corrupt"
-    return [Problem(ref, entry.path, kind, f"sha256 {entry.sha256}", f"sha256 {sha} ({size} B)")]
+    kind = "cache corrupt" if copy == CACHE else "truncated" if size < entry.bytes else "modified"
+    actual = f"sha256 {sha} ({size} B)"
+    return [Problem(scope.ref, entry.path, kind, f"sha256 {entry.sha256}", actual, copy, shown)]
+
+
+def _shown(repo: Path, path: Path) -> str:
+    return path.relative_to(repo).as_posix() if path.is_relative_to(repo) else str(path)
 
 
 def _same_inode(a: Path, b: Path) -> bool:

@@ -17,6 +17,7 @@ from pathlib import Path
 from configobj import ConfigObj
 
 from mlrepro.core.errors import MlreproError
+from mlrepro.snapshot import store
 
 
 class VerifyInputError(MlreproError):
@@ -64,6 +65,7 @@ def remove_tree(path: Path) -> None:
     """Remove a folder that may hold read-only files and folders (snapshots, DVC cache)."""
     if not path.exists():
         return
+    store.unprotect_tree(path)  # snapshots restored from their source are immutable
     for folder in [path, *(p for p in path.rglob("*") if p.is_dir() and not p.is_symlink())]:
         folder.chmod(0o755)
     shutil.rmtree(path)

@@ -1,0 +1,246 @@
+"""Repair a snapshot: bring back every damaged or missing copy of its files (the work tree file, the
+DVC cache object, ingest's copy in data/raw) from a copy with the manifest's exact sha256: the DVC
+cache, the work tree or data/raw, else the objects fetched from a DVC remote, else a fresh take of
+the source. It never changes a snapshot's content, and leaves each file as a take does: one inode
+shared by the work tree and the DVC cache, immutable where the platform allows."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from mlrepro.core.copying import private_copy
+from mlrepro.core.errors import MlreproError
+from mlrepro.core.files import sha256_file
+from mlrepro.core.params import Source
+from mlrepro.snapshot import store
+from mlrepro.snapshot.verify import CACHE, RAW_COPY, WORK_TREE, raw_copies
+
+REMOTE, SOURCE = "DVC remote", "source"  # the origins beyond the three copies
+TMP_SUFFIX = ".repair"
+
+
+@dataclass(frozen=True)
+class FileRepair:
+    file: str  # as the manifest names it
+    damaged: tuple[str, ...]  # the copies that were damaged or missing: work tree, DVC cache...
+    origin: str | None  # where the intact bytes came from; None: found nowhere
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    snapshot: str  # source@id
+    files: tuple[FileRepair, ...]  # the files that had a damaged or missing copy
+    extras: tuple[str, ...] = ()  # files in the snapshot folder the manifest does not list, removed
+    immutable: bool = False  # the files are immutable now (False: read-only bits only)
+    why: str | None = None  # why neither a remote nor the source gave a file
+
+    @property
+    def ok(self) -> bool:
+        return all(f.origin is not None for f in self.files)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+@dataclass
+class _File:
+    """One file of the snapshot while it is repaired."""
+
+    entry: store.FileEntry
+    work: Path | None  # the work tree file (None: the snapshot folder is not checked out)
+    cached: Path
+    raw: Path | None  # ingest's copy (None: data/raw holds another snapshot or nothing)
+    damaged: tuple[str, ...] = ()
+    origin: str | None = None
+
+    def matches(self, path: Path | None) -> bool:
+        return path is not None and path.is_file() and sha256_file(path) == self.entry.sha256
+
+
+def repair(repo: Path, manifest: store.Manifest, source: Source | None) -> RepairResult:
+    """Repair one snapshot; `source` is its declaration in params.yaml (None: not declared)."""
+    with store.source_lock(repo, manifest.source):
+        return _repair(repo, manifest, source)
+
+
+def _repair(repo: Path, manifest: store.Manifest, source: Source | None) -> RepairResult:
+    files = assess(repo, manifest)
+    damaged = [f for f in files if f.damaged]
+    for f in damaged:
+        f.origin = from_local_copy(f)
+    why = []
+    if any(f.origin is None for f in damaged):
+        why.append(from_remote(repo, manifest, [f for f in damaged if f.origin is None]))
+    if any(f.origin is None for f in damaged):
+        why.append(from_source(repo, source, manifest, [f for f in damaged if f.origin is None]))
+    for f in files:
+        if f.origin is not None or not f.damaged:
+            put_back(f)
+    extras = remove_extras(store.data_dir(repo, manifest.source, manifest.id), manifest)
+    immutable = store.protect(f.cached for f in files if f.origin is not None or not f.damaged)
+    return RepairResult(
+        f"{manifest.source}@{manifest.id}",
+        tuple(FileRepair(f.entry.path, f.damaged, f.origin) for f in damaged),
+        extras,
+        immutable,
+        "; ".join(why) if any(f.origin is None for f in damaged) else None,
+    )
+
+
+def assess(repo: Path, manifest: store.Manifest) -> list[_File]:
+    """Each file with the copies of it that are damaged or missing (each inode read once)."""
+    folder = store.data_dir(repo, manifest.source, manifest.id)
+    raw = raw_copies(repo, manifest)
+    files = []
+    for entry in manifest.files:
+        f = _File(
+            entry,
+            folder / entry.path if folder.is_dir() else None,
+            store.cache_object(repo, entry.md5),
+            raw.get(entry.path),
+        )
+        cache_ok = f.matches(f.cached)
+        work_ok = cache_ok if _same_inode(f.work, f.cached) else f.matches(f.work)
+        f.damaged = tuple(
+            copy
+            for copy, bad in (
+                (WORK_TREE, f.work is not None and not work_ok),
+                (CACHE, not cache_ok),
+                (RAW_COPY, f.raw is not None and not f.matches(f.raw)),
+            )
+            if bad
+        )
+        files.append(f)
+    return files
+
+
+def from_local_copy(f: _File) -> str | None:
+    """Put an intact DVC cache object in place from the first intact local copy: the cache
+    object itself, the work tree file (linked) or data/raw (copied). Its name, or None."""
+    if CACHE not in f.damaged:
+        return CACHE
+    if f.work is not None and WORK_TREE not in f.damaged:
+        link(f.work, f.cached)
+        return WORK_TREE
+    if f.raw is not None and RAW_COPY not in f.damaged and copy_checked(f.raw, f.cached, f):
+        return RAW_COPY
+    store.remove_file(f.cached)  # damaged: `dvc fetch` would take it as present
+    return None
+
+
+def from_remote(repo: Path, manifest: store.Manifest, missing: list[_File]) -> str:
+    """`dvc fetch` the snapshot's `.dvc` file: the missing objects into the DVC cache (the work
+    tree is left to `put_back`); each is kept only with the exact sha256. Why it failed."""
+    from mlrepro.remote.core import last_error, run_dvc
+
+    remotes = run_dvc(repo, "remote", "list")
+    if remotes.returncode != 0 or not remotes.stdout.strip():
+        return "no DVC remote is configured"
+    dvc_file = store.data_dir(repo, manifest.source, manifest.id).with_suffix(".dvc")
+    fetched = run_dvc(repo, "fetch", "--quiet", dvc_file.relative_to(repo).as_posix())
+    for f in missing:
+        if f.matches(f.cached):
+            f.origin = REMOTE
+        else:
+            store.remove_file(f.cached)
+    return "not on the DVC remote" if fetched.returncode == 0 else last_error(fetched)
+
+
+def from_source(
+    repo: Path, source: Source | None, manifest: store.Manifest, missing: list[_File]
+) -> str:
+    """Take the source again into a temporary folder; a file whose sha256 is the manifest's
+    becomes the DVC cache object. Why it did not give the others."""
+    from mlrepro.snapshot.take import fill
+
+    if source is None:
+        return f"source {manifest.source!r} is not declared in params.yaml"
+    tmp = store.new_tmp_dir(repo, manifest.source)
+    try:
+        taken = {e.path: e for e in fill(source, repo, tmp, None)}
+        for f in missing:
+            if f.entry.path in taken and taken[f.entry.path].sha256 == f.entry.sha256:
+                f.cached.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp / f.entry.path, f.cached)
+                f.origin = SOURCE
+    except MlreproError as exc:
+        return f"source {manifest.source!r}: {exc}"
+    finally:
+        store.remove_tree(tmp)
+    return f"source {manifest.source!r} no longer yields it"
+
+
+def put_back(f: _File) -> None:
+    """From the intact cache object: the work tree file as a hard link to it (as a take leaves
+    it) and ingest's copy in data/raw as a private copy."""
+    if f.work is not None and not _same_inode(f.work, f.cached):
+        link(f.cached, f.work)
+    if RAW_COPY in f.damaged and f.raw is not None and not copy_checked(f.cached, f.raw, f):
+        raise MlreproError(f"{f.raw}: the copy of {f.cached} changed while it was made")
+
+
+def remove_extras(folder: Path, manifest: store.Manifest) -> tuple[str, ...]:
+    """Remove the files in the snapshot folder that its manifest does not list."""
+    if not folder.is_dir():
+        return ()
+    known = {e.path for e in manifest.files}
+    extras = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink()):
+        name = path.relative_to(folder).as_posix()
+        if name not in known:
+            store.remove_file(path)
+            extras.append(name)
+    return tuple(extras)
+
+
+def link(src: Path, dst: Path) -> None:
+    """Make `dst` a hard link to `src`, replacing whatever `dst` was."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}{TMP_SUFFIX}")
+    store.remove_file(tmp)  # left by an interrupted repair
+    with store.unprotected(src), store.unprotected(dst):  # src: immutable again after
+        os.link(src, tmp)  # (an immutable file can be neither linked nor renamed)
+        os.replace(tmp, dst)
+
+
+def copy_checked(src: Path, dst: Path, f: _File) -> bool:
+    """Replace `dst` by a private, read-only copy of `src` if the copy has f's sha256."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}{TMP_SUFFIX}")
+    store.remove_file(tmp)
+    private_copy(src, tmp)
+    if not f.matches(tmp):
+        tmp.unlink()
+        return False
+    tmp.chmod(store.READ_ONLY)
+    with store.unprotected(dst):
+        os.replace(tmp, dst)
+    return True
+
+
+def _same_inode(a: Path | None, b: Path) -> bool:
+    try:
+        return a is not None and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def unprotect_snapshot(repo: Path, manifest: store.Manifest) -> int:
+    """Clear the immutable flag of a snapshot's files and of their DVC cache objects (mostly
+    the same inodes), so that they can be removed; returns how many files were looked at."""
+    folder = store.data_dir(repo, manifest.source, manifest.id)
+    paths = [folder / e.path for e in manifest.files]
+    paths += [store.cache_object(repo, e.md5) for e in manifest.files]
+    for path in paths:
+        store.unprotect(path)
+    return len(manifest.files)
+
+
+def unprotect_all(repo: Path) -> int:
+    """Clear the immutable flag of every file under data/snapshots and in the DVC cache (before
+    `dvc gc`, which removes the objects of snapshots that no checked-out `.dvc` file names)."""
+    folders = [repo / store.SNAPSHOTS, repo / ".dvc" / "cache"]  # where `cache_object` points
+    return sum(store.unprotect_tree(folder) for folder in folders if folder.is_dir())
