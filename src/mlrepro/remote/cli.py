@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlrepro.core.commands import noun
+from mlrepro.commands import noun
 from mlrepro.remote.core import add_remote
 from mlrepro.remote.transfer import PushResult, pull, push
 from mlrepro.remote.verify import JOBS, Report, verify_remote

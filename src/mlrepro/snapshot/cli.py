@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlrepro.core.commands import noun
+from mlrepro.commands import noun
 from mlrepro.core.params import PARAMS_FILE, load_params
 from mlrepro.snapshot import store
 from mlrepro.snapshot.pins import write_pin

@@ -1,4 +1,5 @@
-"""Shared by the `mlrepro <noun> <verb>` command modules."""
+"""Shared by the `mlrepro <noun> <verb>` command modules. Not in core/: no stage runs it, so
+editing a help text re-runs nothing."""
 
 from __future__ import annotations
 
