@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -25,9 +26,11 @@ class VerifyInputError(MlreproError):
 
 
 def tool_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for git and dvc in a checkout: the caller's, no PYTHONPATH (each stage
-    sets its own), analytics off, and `extra` on top."""
+    """The environment for git and dvc in a checkout: the caller's, with this interpreter's bin
+    folder first on PATH (the stages run `python` and must get mlrepro's environment), no
+    PYTHONPATH (each stage sets its own), analytics off, and `extra` on top."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["DVC_NO_ANALYTICS"] = "1"
     env.update(extra or {})
     return env

@@ -8,9 +8,7 @@ renders it (`cli`).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import subprocess
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,7 +21,7 @@ from mlrepro.core.errors import MlreproError
 from mlrepro.core.params import PARAMS_FILE
 from mlrepro.snapshot import store
 from mlrepro.verify import models
-from mlrepro.verify.checkout import VerifyInputError, make_checkout, remove_tree, tool_env
+from mlrepro.verify.checkout import VerifyInputError, make_checkout, remove_tree
 from mlrepro.verify.environments import Environment, environments
 from mlrepro.verify.outputs import (
     MODEL_SUFFIXES,
@@ -32,6 +30,7 @@ from mlrepro.verify.outputs import (
     OutputCheck,
     RevisionSide,
     Side,
+    cached_object,
     compare_stage,
     explain,
 )
@@ -171,7 +170,7 @@ def verify(
             raise
         if not keep:
             remove_tree(tmp)
-        return VerifyResult(**{**vars(result), "kept": str(tmp) if keep else None})
+        return replace(result, kept=str(tmp) if keep else None)
 
 
 def _verify(
@@ -286,8 +285,8 @@ def provide_inputs(target: Target, stage: str, checkout: Path) -> None:
         path, md5 = str(dep["path"]), str(dep.get("md5"))
         if (checkout / path).exists() or not produced_by_a_stage(target.lock, path):
             continue
-        local = copy_cache_objects(target.top, checkout, md5) and dvc(checkout, "checkout", path)
-        if not (local or dvc(checkout, "pull", path)):
+        local = copy_cache_objects(target.top, checkout, md5) and dvc_ok(checkout, "checkout", path)
+        if not (local or dvc_ok(checkout, "pull", path)):
             raise VerifyInputError(
                 f"--stage {stage}: its input {path} (md5 {md5}) is neither in the local DVC "
                 "cache nor on a DVC remote of this commit; verify the whole commit instead"
@@ -303,12 +302,12 @@ def copy_cache_objects(user_repo: Path, checkout: Path, md5: str) -> bool:
     DVC cache into the checkout's, each checked against its md5. False if one is missing."""
     wanted = [md5]
     if md5.endswith(".dir"):
-        listing = _verified(store.cache_object(user_repo, md5), md5)
+        listing = cached_object(user_repo, md5)
         if listing is None:
             return False
         wanted += [e["md5"] for e in json.loads(listing)]
     for name in wanted:
-        data = _verified(store.cache_object(user_repo, name), name)
+        data = cached_object(user_repo, name)
         if data is None:
             return False
         target = store.cache_object(checkout, name)
@@ -320,15 +319,7 @@ def copy_cache_objects(user_repo: Path, checkout: Path, md5: str) -> bool:
     return True
 
 
-def _verified(path: Path, md5: str) -> bytes | None:
-    if not path.is_file():
-        return None
-    data = path.read_bytes()
-    return data if hashlib.md5(data).hexdigest() == md5.removesuffix(".dir") else None
+def dvc_ok(checkout: Path, *args: str) -> bool:
+    from mlrepro.remote.core import run_dvc
 
-
-def dvc(checkout: Path, *args: str) -> bool:
-    done = subprocess.run(
-        ["dvc", *args, "--quiet"], cwd=checkout, env=tool_env(), capture_output=True
-    )
-    return done.returncode == 0
+    return run_dvc(checkout, *args, "--quiet").returncode == 0

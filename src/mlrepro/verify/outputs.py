@@ -4,7 +4,6 @@ the same predictions (different bytes, same model) or not."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from typing import Any, Protocol
 import git
 
 from mlrepro.compare import revs
+from mlrepro.modelfile import md5 as md5_of
 from mlrepro.snapshot import store
 
 MODEL_SUFFIXES = (".skops",)  # model files whose predictions verify compares
@@ -100,19 +100,27 @@ class Side(Protocol):
     def listing(self, path: str, md5: str) -> dict[str, str] | None: ...
 
 
-def md5_of(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
+def cached_object(repo: Path, md5: str) -> bytes | None:
+    """The bytes of the DVC cache object with this md5 (`.dir` listings too), or None when it is
+    absent or its content does not have that md5."""
+    obj = store.cache_object(repo, md5)
+    if not obj.is_file():
+        return None
+    data = obj.read_bytes()
+    return data if md5_of(data) == md5.removesuffix(".dir") else None
 
 
 class CheckoutSide:
-    """The files a verify run wrote in its checkout."""
+    """The files a verify run wrote in its checkout, each checked against the md5 its run's
+    dvc.lock records before it is used."""
 
     def __init__(self, checkout: Path) -> None:
         self.checkout = checkout
 
     def read(self, path: str, md5: str) -> bytes | None:
         file = self.checkout / path
-        return file.read_bytes() if file.is_file() else None
+        data = file.read_bytes() if file.is_file() else None
+        return data if data is not None and md5_of(data) == md5 else None
 
     def listing(self, path: str, md5: str) -> dict[str, str] | None:
         top = self.checkout / path
@@ -133,18 +141,11 @@ class RevisionSide:
         data = revs.read_bytes(self.repo, self.rev, path)
         if data is not None and md5_of(data) == md5:
             return data
-        return self._cached(md5)
-
-    def _cached(self, md5: str) -> bytes | None:
-        obj = store.cache_object(self.user_repo, md5)
-        if not obj.is_file():
-            return None
-        data = obj.read_bytes()
-        return data if md5_of(data) == md5.removesuffix(".dir") else None
+        return cached_object(self.user_repo, md5)
 
     def listing(self, path: str, md5: str) -> dict[str, str] | None:
         if md5.endswith(".dir"):
-            listing = self._cached(md5)
+            listing = cached_object(self.user_repo, md5)
             if listing is not None:
                 return {e["relpath"]: e["md5"] for e in json.loads(listing)}
         assert self.rev.commit is not None

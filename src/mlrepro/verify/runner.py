@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -51,7 +52,7 @@ def repro(
 ) -> RunOutcome:
     """Run the pipeline (or one stage) of `checkout` in `env`; `live` gets the process, so that
     another thread can stop it."""
-    cmd = ["dvc", "repro", "--force", "--no-run-cache"]
+    cmd = [sys.executable, "-m", "dvc", "repro", "--force", "--no-run-cache"]
     cmd += ["--single-item", stage] if stage else []
     log_path = checkout.parent / f"{checkout.name}.log"
     seconds: dict[str, float] = {}

@@ -8,7 +8,6 @@ fresh take of its source. A damaged or missing copy is passed over, never used.
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from mlrepro.core.errors import MlreproError
 from mlrepro.core.files import sha256_file
 from mlrepro.core.params import PARAMS_FILE
 from mlrepro.snapshot import store
-from mlrepro.verify.checkout import VerifyInputError, remove_tree, tool_env
+from mlrepro.verify.checkout import VerifyInputError, remove_tree
 
 
 @dataclass(frozen=True)
@@ -93,15 +92,13 @@ def copy_from(
 def fetch_from_remote(checkout: Path, manifest: store.Manifest) -> str | None:
     """`dvc pull` the snapshot in the checkout (its own cache) and check every sha256."""
     folder = store.data_dir(checkout, manifest.source, manifest.id)
-    remotes = subprocess.run(
-        ["dvc", "remote", "list"], cwd=checkout, env=tool_env(), capture_output=True, text=True
-    )
+    from mlrepro.remote.core import run_dvc
+
+    remotes = run_dvc(checkout, "remote", "list")
     if remotes.returncode != 0 or not remotes.stdout.strip():
         return None
     target = folder.with_suffix(".dvc").relative_to(checkout).as_posix()
-    pulled = subprocess.run(
-        ["dvc", "pull", "--quiet", target], cwd=checkout, env=tool_env(), capture_output=True
-    )
+    pulled = run_dvc(checkout, "pull", "--quiet", target)
     intact = pulled.returncode == 0 and all(
         (folder / e.path).is_file() and sha256_file(folder / e.path) == e.sha256
         for e in manifest.files
