@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from mlrepro import cli
+from mlrepro.metrics.cli import METRICS_FILE
 
 PROJECT = Path(__file__).resolve().parents[1]
 README = (PROJECT / "README.md").read_text()
@@ -49,7 +50,7 @@ def test_every_command_is_in_the_readme_with_its_help() -> None:
 def test_metrics_default_matches_dvc_yaml() -> None:
     dvc = yaml.safe_load((PROJECT / "dvc.yaml").read_text())
     paths = next(v["paths"] for v in dvc["vars"] if "paths" in v)
-    assert paths["metrics"] == cli.METRICS_FILE
+    assert paths["metrics"] == METRICS_FILE
 
 
 def test_make_lists_the_documented_targets() -> None:

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
-from mlrepro.compare.cli import add_commands
-from mlrepro.compare.diff import diff_revs
 from mlrepro.core.errors import MlreproError
+from mlrepro.diff.cli import add_commands
+from mlrepro.diff.core import diff_revs
 from tests.conftest import Repo
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mlrepro import modelfile
+from mlrepro.pipeline import modelfile
 from tests.conftest import Repo, make_runner
 
 pytestmark = pytest.mark.e2e
@@ -144,7 +144,7 @@ def test_code_edit_reruns_that_stage_and_later(pipeline_repo: Repo) -> None:
     assert ran_stages(result.stdout)[0] == "split"
     assert "ingest" not in ran_stages(result.stdout)
 
-    shared = pipeline_repo.path / "src/mlrepro/evaluation.py"
+    shared = pipeline_repo.path / "src/mlrepro/pipeline/evaluation.py"
     shared.write_text(shared.read_text() + "\n# edited\n")
     assert changed_stages(pipeline_repo) == ["evaluate"]
 

@@ -21,8 +21,8 @@ import yaml
 from mlrepro import cli
 from mlrepro.core.errors import DataError, MlreproError, ParamsError, SchemaError
 from mlrepro.core.params import check_train, load_params, load_yaml
+from mlrepro.pipeline.schema import check_table, load_schema, parse_table
 from mlrepro.remote import local_server
-from mlrepro.schema import check_table, load_schema, parse_table
 from mlrepro.snapshot import store
 from mlrepro.snapshot.describe import describe_table
 from mlrepro.snapshot.sources import package_version

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from mlrepro.compare.cli import FORMATS
-from mlrepro.compare.diff import RENDERERS
+from mlrepro.diff.cli import FORMATS
+from mlrepro.diff.render import RENDERERS
 
 HEAVY = ("pandas", "git", "sklearn", "matplotlib", "dvc", "sqlalchemy", "numpy")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mlrepro.compare.gates import (
+from mlrepro.diff.gates import (
     Gate,
     GateError,
     check_gates_match,

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from mlrepro.evaluation import _thin, expected_calibration_error, scores
+from mlrepro.pipeline.evaluation import _thin, expected_calibration_error, scores
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mlrepro.core.errors import ParamsError
-from mlrepro.model import as_model_input, build_pipeline
+from mlrepro.pipeline.model import as_model_input, build_pipeline
 
 TRAIN = {"max_iter": 5, "min_samples_leaf": 2}
 N = 40

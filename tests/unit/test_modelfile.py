@@ -15,14 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlrepro import modelfile
-from mlrepro.model import build_pipeline
+from mlrepro.pipeline import modelfile
+from mlrepro.pipeline.model import build_pipeline
 
 SCRIPT = """
 import sys
 import numpy as np, pandas as pd
-from mlrepro import modelfile
-from mlrepro.model import build_pipeline
+from mlrepro.pipeline import modelfile
+from mlrepro.pipeline.model import build_pipeline
 rng = np.random.default_rng(0)
 df = pd.DataFrame({"c": rng.choice(["a", "b"], 200), "x": rng.normal(size=200)})
 y = (df["x"] > 0).astype(int)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from mlrepro.core.errors import DataError, SchemaError
-from mlrepro.schema import ColumnSpec, TableSpec, check_table, load_schema, parse_table
+from mlrepro.pipeline.schema import ColumnSpec, TableSpec, check_table, load_schema, parse_table
 
 COMMITTED = Path(__file__).resolve().parents[2] / "schema.yaml"
 

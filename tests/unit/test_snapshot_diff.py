@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from mlrepro.core.errors import DataError
-from mlrepro.snapshot.describe import describe_table
-from mlrepro.snapshot.diff import (
+from mlrepro.snapshot.changes import (
     SnapshotDiff,
     TableDiff,
     diff_snapshots,
     recorded_key,
     render_text,
 )
+from mlrepro.snapshot.describe import describe_table
 from mlrepro.snapshot.store import FileEntry, Manifest, content_hash
 
 FLIGHTS_A = "id,carrier,delay\n1,AA,5\n2,UA,-3\n3,DL,0\n4,AA,12\n"

@@ -182,7 +182,7 @@ def test_a_killed_take_is_never_listed_and_the_next_take_clears_it(
     assert f"/{snapshot_id}" in (folder / ".gitignore").read_text()  # git never adds its bytes
     assert store.list_snapshots(tmp_path, "s") == []
     with pytest.raises(store.SnapshotError, match="has no snapshots"):
-        store.resolve(tmp_path, "s@latest", {})
+        store.resolve_ref(tmp_path, "s@latest", {})
     monkeypatch.undo()
 
     (tmp_path / "raw" / "items.csv").write_text("a,b\n2,y\n")  # new content: a new snapshot
@@ -207,7 +207,7 @@ def test_an_untracked_manifest_is_not_listed_until_the_next_take_tracks_it(
     (folder.parent / ".gitignore").unlink()
     assert store.list_snapshots(tmp_path, "s") == []
     with pytest.raises(store.SnapshotError):
-        store.resolve(tmp_path, f"s@{first.id}", {})
+        store.resolve_ref(tmp_path, f"s@{first.id}", {})
     again = take.take(source, tmp_path)
     assert again.reused and again.manifest.id == first.id
     assert folder.with_suffix(".dvc").is_file()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from mlrepro.snapshot.verify import RAW, Problem
+from mlrepro.snapshot.integrity import RAW, Damage
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -20,11 +20,11 @@ def test_raw_folder_is_the_one_dvc_yaml_gives_ingest() -> None:
 def test_each_copy_is_one_line_naming_its_path() -> None:
     sums = {"expected": "sha256 aa", "actual": "sha256 bb (3 B)"}
     lines = [
-        Problem(
+        Damage(
             "s@1", "a.csv", "modified", **sums, copy="work tree", path="data/snapshots/s/1/a.csv"
         ),
-        Problem("s@1", "a.csv", "cache corrupt", **sums, copy="DVC cache", path=".dvc/cache/x"),
-        Problem("s@1", "a.csv", "missing", copy="data/raw", path="data/raw/s/a.csv"),
+        Damage("s@1", "a.csv", "cache corrupt", **sums, copy="DVC cache", path=".dvc/cache/x"),
+        Damage("s@1", "a.csv", "missing", copy="data/raw", path="data/raw/s/a.csv"),
     ]
     assert [p.line() for p in lines] == [
         "s@1: a.csv: modified in the work tree: data/snapshots/s/1/a.csv "

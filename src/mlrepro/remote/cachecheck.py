@@ -18,12 +18,12 @@ from typing import Any
 
 from mlrepro.core.files import CHUNK
 from mlrepro.remote import objects
-from mlrepro.remote.verify import Problem
+from mlrepro.remote.audit import RemoteProblem
 from mlrepro.snapshot.store import cache_object
 
 
 @dataclass(frozen=True)
-class CacheProblem(Problem):
+class CacheProblem(RemoteProblem):
     """A corrupt object in the local cache: `object` is its path relative to the repo."""
 
     outputs: tuple[str, ...] = ()  # the dvc.lock / .dvc outputs the object belongs to

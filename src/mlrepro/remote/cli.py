@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from mlrepro.commands import noun
+from mlrepro.remote.audit import JOBS, Audit, verify_remote
 from mlrepro.remote.core import add_remote
 from mlrepro.remote.transfer import PushResult, pull, push
-from mlrepro.remote.verify import JOBS, Report, verify_remote
 
 
 def add_commands(nouns: Any) -> None:
@@ -125,7 +125,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if report.problems else 0
 
 
-def render(report: Report) -> str:
+def render(report: Audit) -> str:
     lines = [p.line() for p in report.problems]
     state = "damage found" if report.problems else "ok"
     lines.append(

@@ -18,6 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from mlrepro.remote import objects, uploads
+from mlrepro.remote.audit import (
+    JOBS,
+    RemoteProblem,
+    check_workspace,
+    open_remote,
+    remote_reader,
+    verify_remote_entries,
+)
 from mlrepro.remote.cachecheck import CacheCheck, check_push
 from mlrepro.remote.child import Interrupted, run_dvc_group
 from mlrepro.remote.core import (
@@ -27,14 +35,6 @@ from mlrepro.remote.core import (
     refuse_tracked_secrets,
     run_dvc,
 )
-from mlrepro.remote.verify import (
-    JOBS,
-    Problem,
-    check_workspace,
-    open_remote,
-    remote_reader,
-    verify_remote_entries,
-)
 from mlrepro.snapshot import store
 from mlrepro.snapshot.store import cache_object
 
@@ -43,7 +43,7 @@ from mlrepro.snapshot.store import cache_object
 class PullResult:
     remote: str
     files: int
-    problems: tuple[Problem, ...] = field(default=())
+    problems: tuple[RemoteProblem, ...] = field(default=())
     dvc_error: str | None = None  # dvc pull's own error line when it failed
 
     def as_dict(self) -> dict[str, Any]:

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from mlrepro.commands import noun
 from mlrepro.core.params import PARAMS_FILE, load_params
 from mlrepro.snapshot import store
+from mlrepro.snapshot.integrity import find_damage, raw_copies, repair_command
 from mlrepro.snapshot.pins import write_pin
-from mlrepro.snapshot.verify import raw_copies, repair_command, verify
 
 if TYPE_CHECKING:
     from mlrepro.snapshot.repair import RepairResult
@@ -192,7 +192,7 @@ def _n(value: int | None) -> str:
 
 def cmd_show(args: argparse.Namespace) -> int:
     params = load_params(PARAMS_FILE)
-    m = store.resolve(Path.cwd(), args.ref, params.ingest.pins)
+    m = store.resolve_ref(Path.cwd(), args.ref, params.ingest.pins)
     if args.json:
         print(json.dumps(m.as_dict(), indent=2, sort_keys=True))
         return 0
@@ -207,12 +207,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from mlrepro.snapshot.diff import diff_snapshots, render_text
+    from mlrepro.snapshot.changes import diff_snapshots, render_text
 
     params = load_params(PARAMS_FILE)
     repo = Path.cwd()
-    a = store.resolve(repo, args.a, params.ingest.pins)
-    b = store.resolve(repo, args.b, params.ingest.pins)
+    a = store.resolve_ref(repo, args.a, params.ingest.pins)
+    b = store.resolve_ref(repo, args.b, params.ingest.pins)
     key = args.key.split(",") if args.key else list(params.ingest.source(a.source).key)
     result = diff_snapshots(
         a, store.data_dir(repo, a.source, a.id), b, store.data_dir(repo, b.source, b.id), key
@@ -225,7 +225,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_pin(args: argparse.Namespace) -> int:
     params = load_params(PARAMS_FILE)
-    m = store.resolve(Path.cwd(), args.ref, params.ingest.pins)
+    m = store.resolve_ref(Path.cwd(), args.ref, params.ingest.pins)
     old = write_pin(Path(PARAMS_FILE), m.source, m.id)
     if old == m.id:
         print(f"{m.source} is already pinned to {m.id}")
@@ -244,14 +244,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if args.all:
             manifests += store.list_snapshots(repo, name)
         elif name in params.ingest.pins:
-            manifests.append(store.resolve(repo, f"{name}@pinned", params.ingest.pins))
+            manifests.append(store.resolve_ref(repo, f"{name}@pinned", params.ingest.pins))
     problems = []
     with progress_bar("verify") as progress:
         if progress:
             nbytes = sum(m.bytes * (2 if raw_copies(repo, m) else 1) for m in manifests)
             progress.start(sum(len(m.files) for m in manifests), nbytes)
         for m in manifests:
-            problems += verify(repo, m, progress=progress)
+            problems += find_damage(repo, m, progress=progress)
     repairs = [repair_command(ref) for ref in dict.fromkeys(p.snapshot for p in problems)]
     if args.json:
         report = {"checked": [f"{m.source}@{m.id}" for m in manifests], "ok": not problems}
@@ -271,7 +271,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
     params = load_params(PARAMS_FILE)
     repo = Path.cwd()
-    m = store.resolve(repo, args.ref, params.ingest.pins)
+    m = store.resolve_ref(repo, args.ref, params.ingest.pins)
     source = next((s for s in params.ingest.sources if s.name == m.source), None)
     result = repair(repo, m, source)
     if args.json:
@@ -323,7 +323,7 @@ def cmd_unprotect(args: argparse.Namespace) -> int:
         )
         return 0
     params = load_params(PARAMS_FILE)
-    m = store.resolve(repo, args.ref, params.ingest.pins)
+    m = store.resolve_ref(repo, args.ref, params.ingest.pins)
     count = unprotect_snapshot(repo, m)
     ref = f"{m.source}@{m.id}"
     print(

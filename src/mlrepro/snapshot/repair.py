@@ -16,7 +16,7 @@ from mlrepro.core.errors import MlreproError
 from mlrepro.core.files import sha256_file
 from mlrepro.core.params import Source
 from mlrepro.snapshot import store
-from mlrepro.snapshot.verify import CACHE, RAW_COPY, WORK_TREE, raw_copies
+from mlrepro.snapshot.integrity import CACHE, RAW_COPY, WORK_TREE, raw_copies
 
 REMOTE, SOURCE = "DVC remote", "source"  # the origins beyond the three copies
 TMP_SUFFIX = ".repair"

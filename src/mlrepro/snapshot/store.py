@@ -169,7 +169,7 @@ def write_manifest(path: Path, manifest: Manifest) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def resolve(repo: Path, ref: str, pins: dict[str, str]) -> Manifest:
+def resolve_ref(repo: Path, ref: str, pins: dict[str, str]) -> Manifest:
     """`source@ID` (a unique prefix), `source@latest` or `source@pinned`; `source` = latest."""
     source, _, wanted = ref.partition("@")
     snapshots = list_snapshots(repo, source)

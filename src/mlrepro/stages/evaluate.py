@@ -14,13 +14,13 @@ import pandas as pd
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
-from mlrepro import modelfile
 from mlrepro.core.files import fresh_dir, read_parquet, write_json
 from mlrepro.core.params import EvaluateParams, Params, load_params
 from mlrepro.core.shell import run_stage
 from mlrepro.core.threads import pinned_threads
-from mlrepro.evaluation import DIGITS, calibration_curve, pr_points, roc_points, scores
-from mlrepro.plots import confusion_png, importance_png
+from mlrepro.pipeline import modelfile
+from mlrepro.pipeline.evaluation import DIGITS, calibration_curve, pr_points, roc_points, scores
+from mlrepro.pipeline.plots import confusion_png, importance_png
 
 EVAL_PARTS = ("valid", "test")
 

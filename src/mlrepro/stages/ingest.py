@@ -25,7 +25,7 @@ from mlrepro.core.errors import DataError, ParamsError
 from mlrepro.core.files import fresh_dir, sha256_file, write_json, write_parquet
 from mlrepro.core.params import IngestParams, Source, load_params
 from mlrepro.core.shell import run_stage
-from mlrepro.schema import TableSpec, load_schema, parse_table
+from mlrepro.pipeline.schema import TableSpec, load_schema, parse_table
 from mlrepro.snapshot import store
 from mlrepro.snapshot.describe import TABLE_SUFFIXES
 from mlrepro.snapshot.take import fill

@@ -12,14 +12,14 @@ from typing import Any
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from mlrepro import modelfile
 from mlrepro.core.errors import DataError
 from mlrepro.core.files import read_parquet, sha256_file, write_json
 from mlrepro.core.params import Params, check_train, load_params
 from mlrepro.core.shell import run_stage
 from mlrepro.core.threads import pinned_threads
-from mlrepro.environment import environment
-from mlrepro.model import build_pipeline, check_estimator_params
+from mlrepro.pipeline import modelfile
+from mlrepro.pipeline.environment import environment
+from mlrepro.pipeline.model import build_pipeline, check_estimator_params
 
 
 def fit(df: pd.DataFrame, params: Params) -> Pipeline:

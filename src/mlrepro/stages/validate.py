@@ -15,7 +15,7 @@ from mlrepro.core.errors import ValidationFailed
 from mlrepro.core.files import read_parquet, write_json
 from mlrepro.core.params import load_params
 from mlrepro.core.shell import run_stage
-from mlrepro.schema import TableSpec, Violation, check_table, load_schema
+from mlrepro.pipeline.schema import TableSpec, Violation, check_table, load_schema
 
 
 def validate(tables: dict[str, pd.DataFrame], schema: dict[str, TableSpec]) -> list[Violation]:

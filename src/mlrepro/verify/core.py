@@ -16,7 +16,7 @@ from typing import Any
 
 import git
 
-from mlrepro.compare import revs
+from mlrepro import revisions as revs
 from mlrepro.core.errors import MlreproError
 from mlrepro.core.params import PARAMS_FILE
 from mlrepro.snapshot import store
@@ -128,7 +128,7 @@ class Target:
 
 
 def read_target(repo: git.Repo, rev_name: str, stage: str | None) -> Target:
-    rev = revs.resolve(repo, rev_name)
+    rev = revs.resolve_rev(repo, rev_name)
     if rev.commit is None:
         raise VerifyInputError("verify needs a commit, not the workspace: commit, then verify")
     lock, why = revs.load(repo, rev, revs.DVC_LOCK)

@@ -15,7 +15,7 @@ VALID_PART = "valid.parquet"
 
 def load_model(data: bytes, where: str) -> Any:
     """A skops model through the repository's trusted types (pickles are never loaded)."""
-    from mlrepro import modelfile
+    from mlrepro.pipeline import modelfile
 
     return modelfile.loads(data, where)
 

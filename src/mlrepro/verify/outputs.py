@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 import git
 
-from mlrepro.compare import revs
-from mlrepro.modelfile import md5 as md5_of
+from mlrepro import revisions as revs
+from mlrepro.pipeline.modelfile import md5 as md5_of
 from mlrepro.snapshot import store
 
 MODEL_SUFFIXES = (".skops",)  # model files whose predictions verify compares

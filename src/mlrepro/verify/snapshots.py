@@ -14,7 +14,7 @@ from typing import Any
 
 import git
 
-from mlrepro.compare import revs
+from mlrepro import revisions as revs
 from mlrepro.core.copying import private_copy
 from mlrepro.core.errors import MlreproError
 from mlrepro.core.files import sha256_file

@@ -81,7 +81,7 @@ def default_base(repo: git.Repo) -> str:
     return upstream.name if upstream is not None else "main"
 
 
-def resolve(repo: git.Repo, name: str | None) -> Rev:
+def resolve_rev(repo: git.Repo, name: str | None) -> Rev:
     """A git rev, tag, branch or DVC experiment name; None or "workspace" is the workspace."""
     if name is None or name == WORKSPACE:
         return Rev(WORKSPACE, None)

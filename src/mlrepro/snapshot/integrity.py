@@ -20,7 +20,7 @@ PLACE = {WORK_TREE: " in the work tree", CACHE: "", RAW_COPY: " in data/raw"}
 
 
 @dataclass(frozen=True)
-class Problem:
+class Damage:
     snapshot: str  # source@id
     file: str  # as the manifest names it
     kind: str  # modified | truncated | missing | extra | cache corrupt
@@ -57,16 +57,16 @@ def raw_copies(repo: Path, manifest: store.Manifest) -> dict[str, Path]:
     return {e.path: folder / e.path for e in manifest.files} if copied == manifest.id else {}
 
 
-def verify(
+def find_damage(
     repo: Path, manifest: store.Manifest, *, progress: store.Progress | None = None
-) -> list[Problem]:
+) -> list[Damage]:
     """Every problem of one snapshot; [] when every copy of every file matches the manifest."""
     ref = f"{manifest.source}@{manifest.id}"
     scope = Scope(repo, ref, progress)
     folder = store.data_dir(repo, manifest.source, manifest.id)
     present = folder.is_dir()
     raw = raw_copies(repo, manifest)
-    problems: list[Problem] = []
+    problems: list[Damage] = []
     paths = [
         folder / e.path if present else store.cache_object(repo, e.md5) for e in manifest.files
     ]
@@ -83,7 +83,7 @@ def verify(
         for extra in sorted(p for p in folder.rglob("*") if p.is_file()):
             name = extra.relative_to(folder).as_posix()
             if name not in known:
-                problems.append(Problem(ref, name, "extra", path=_shown(repo, extra)))
+                problems.append(Damage(ref, name, "extra", path=_shown(repo, extra)))
     return problems
 
 
@@ -98,12 +98,12 @@ class Scope:
 
 def check_entry(
     scope: Scope, entry: store.FileEntry, copies: tuple[Path | None, Path, Path | None]
-) -> list[Problem]:
+) -> list[Damage]:
     """The problems of one file's copies: work tree (None: no snapshot folder), DVC cache object
     and data/raw (None: not copied there). A cache object that is the work tree file's inode is
     read once and named on its own."""
     work, cached, raw = copies
-    found: list[Problem] = []
+    found: list[Damage] = []
     if work is not None:
         found += check_file(scope, entry, work, WORK_TREE)
     if work is not None and cached.is_file() and work.is_file() and _same_inode(work, cached):
@@ -113,22 +113,22 @@ def check_entry(
         found += check_file(scope, entry, cached, CACHE)
     elif work is None:
         gone = "missing (not in work tree or DVC cache)"
-        found.append(Problem(scope.ref, entry.path, gone, copy=CACHE))
+        found.append(Damage(scope.ref, entry.path, gone, copy=CACHE))
     if raw is not None:
         found += check_file(scope, entry, raw, RAW_COPY)
     return found
 
 
-def check_file(scope: Scope, entry: store.FileEntry, path: Path, copy: str) -> list[Problem]:
+def check_file(scope: Scope, entry: store.FileEntry, path: Path, copy: str) -> list[Damage]:
     shown = _shown(scope.repo, path)
     if not path.is_file():
-        return [Problem(scope.ref, entry.path, "missing", copy=copy, path=shown)]
+        return [Damage(scope.ref, entry.path, "missing", copy=copy, path=shown)]
     size, sha = store.hash_file(path, scope.progress)
     if sha == entry.sha256:
         return []
     kind = "cache corrupt" if copy == CACHE else "truncated" if size < entry.bytes else "modified"
     actual = f"sha256 {sha} ({size} B)"
-    return [Problem(scope.ref, entry.path, kind, f"sha256 {entry.sha256}", actual, copy, shown)]
+    return [Damage(scope.ref, entry.path, kind, f"sha256 {entry.sha256}", actual, copy, shown)]
 
 
 def _shown(repo: Path, path: Path) -> str:

@@ -25,7 +25,7 @@ SUFFIX = ".skops"
 # loaded. Anything else in a model file (a function, a class of another package) is refused.
 TRUSTED_TYPES = [
     "functools.partial",
-    "mlrepro.model.as_model_input",
+    "mlrepro.pipeline.model.as_model_input",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.utils.validation.check_array",
 ]

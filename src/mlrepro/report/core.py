@@ -12,11 +12,11 @@ from typing import Any
 import git
 import yaml
 
-from mlrepro.compare.diff import RevDiff, diff_revs, render_markdown
-from mlrepro.compare.revs import DVC_YAML, Rev, open_repo, read_bytes, resolve
 from mlrepro.core.files import atomic_path
+from mlrepro.diff.core import RevDiff, diff_revs
+from mlrepro.report.render import render_report
+from mlrepro.revisions import DVC_YAML, Rev, open_repo, read_bytes, resolve_rev
 
-MARKER = "<!-- mlrepro-report -->"
 CURVE_TEMPLATES = {"simple", "linear", "scatter", "smooth"}
 
 
@@ -74,7 +74,7 @@ def curve_points(repo: git.Repo, rev: Rev, file: str, x: str, y: str) -> list[tu
 
 def overlay_png(repo: git.Repo, curve: Curve, a: Rev, b: Rev, path: Path) -> bool:
     """Old (dashed) and new (solid) series of one curve in one PNG; False if neither has data."""
-    from mlrepro.plots import figure, save_png
+    from mlrepro.pipeline.plots import figure, save_png
 
     fig, ax = figure(5.5, 4.2)
     drawn = False
@@ -101,7 +101,7 @@ def build_report(repo_path: Path, a: str | None, b: str | None, out_dir: Path) -
     out_dir.mkdir(parents=True, exist_ok=True)
     images = []
     with open_repo(repo_path) as repo:
-        rev_a, rev_b = resolve(repo, a or result.a.name), resolve(repo, b)
+        rev_a, rev_b = resolve_rev(repo, a or result.a.name), resolve_rev(repo, b)
         spec = yaml.safe_load(read_bytes(repo, rev_b, DVC_YAML) or b"{}")
         for curve in curves(spec):
             path = out_dir / f"{_slug(curve.title)}.png"
@@ -114,14 +114,6 @@ def build_report(repo_path: Path, a: str | None, b: str | None, out_dir: Path) -
     with atomic_path(markdown) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Report(markdown, tuple(images), result)
-
-
-def render_report(result: RevDiff, images: list[str]) -> str:
-    lines = [MARKER, "## mlrepro report", "", render_markdown(result), ""]
-    if images:
-        lines += ["### Plots", "", f"Dashed: `{result.a.name}`; solid: `{result.b.name}`.", ""]
-        lines += [f"![{Path(name).stem}]({name})" for name in images]
-    return "\n".join(lines) + "\n"
 
 
 def _slug(title: str) -> str:

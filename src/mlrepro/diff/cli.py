@@ -11,12 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlrepro.compare.gates import GATES_FILE, GateError, load_gates
+from mlrepro.diff.gates import GATES_FILE, GateError, load_gates
 
-FORMATS = ("json", "md", "table")  # compare.diff.RENDERERS (imported when used: it loads git)
+FORMATS = ("json", "md", "table")  # diff.render.RENDERERS (imported when used: it loads git)
 
 EXAMPLE = "Example: mlrepro diff main HEAD --gate"
-REPORT_HELP = "a pull-request report of two revisions, ready to post"
 HELP = "metrics, params, pinned snapshots and stage changes between two revisions"
 DESCRIPTION = (
     "Compare two revisions without checking anything out: every metric that dvc.yaml declares "
@@ -42,22 +41,10 @@ def add_commands(nouns: Any) -> None:
     )
     cmd.set_defaults(func=cmd_diff)
 
-    report = nouns.add_parser(
-        "report",
-        help=REPORT_HELP,
-        description=REPORT_HELP[0].upper() + REPORT_HELP[1:] + ": report.md (metrics, params, "
-        "pinned snapshots, stages; a hidden marker line for CI) and PNG plots of A and B "
-        "overlaid.",
-        epilog="Example: mlrepro report main HEAD -o report/",
-    )
-    report.add_argument("a", metavar="A", nargs="?", help="default: the upstream branch, else main")
-    report.add_argument("b", metavar="B", nargs="?", help="default: workspace")
-    report.add_argument("-o", "--output", default="report", help="folder (default: %(default)s)")
-    report.set_defaults(func=cmd_report)
-
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from mlrepro.compare.diff import RENDERERS, diff_revs
+    from mlrepro.diff.core import diff_revs
+    from mlrepro.diff.render import RENDERERS
 
     gates = None
     if args.gates:
@@ -72,12 +59,4 @@ def cmd_diff(args: argparse.Namespace) -> int:
         failed = ", ".join(f"{row.key} {row.verdict}" for row in result.failures)
         print(f"mlrepro diff: gate failed: {failed}", file=sys.stderr)
         return 1
-    return 0
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from mlrepro.compare.report import build_report
-
-    report = build_report(Path.cwd(), args.a, args.b, Path(args.output))
-    print(f"wrote {report.markdown} and {len(report.images)} plot(s)")
     return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mlrepro.core.errors import ParamsError
 from mlrepro.core.params import Params, check_train, load_params
-from mlrepro.schema import TableSpec, load_schema
+from mlrepro.pipeline.schema import TableSpec, load_schema
 from mlrepro.snapshot.sources import source_files
 
 NUMERIC = ("int", "float", "bool")
@@ -96,7 +96,7 @@ def check_columns(
 
 def check_train_section(params: Params, params_file: str) -> None:
     """`train:` as the train stage checks it: every key an estimator argument with a valid value."""
-    from mlrepro.model import check_estimator_params
+    from mlrepro.pipeline.model import check_estimator_params
 
     check_estimator_params(params.train)
     check_train(params.train, params_file)

@@ -1,6 +1,6 @@
 """Verify the remote (every object a revision needs, by content) and pull with checks.
 
-Results are data (`Problem`, `Report`); `cli.py` renders them.
+Results are data (`RemoteProblem`, `Audit`); `cli.py` renders them.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ JOBS = 8
 
 
 @dataclass(frozen=True)
-class Problem:
+class RemoteProblem:
     kind: str  # "missing" (not on the remote), "corrupt" (content differs from its hash)
     where: str  # "remote" or "workspace"
     paths: tuple[str, ...]
@@ -61,12 +61,12 @@ class Problem:
 
 
 @dataclass(frozen=True)
-class Report:
+class Audit:
     remote: str
     rev: str
     objects: int
     bytes: int
-    problems: tuple[Problem, ...] = field(default=())
+    problems: tuple[RemoteProblem, ...] = field(default=())
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -90,13 +90,13 @@ def digest_stream(fh: Any) -> Digest:
     return Digest(md5.hexdigest(), sha.hexdigest(), size)
 
 
-def compare(entry: objects.Entry, got: Digest, where: str, name: str) -> Problem | None:
-    """A Problem when `got` is not the content `entry` records, else None."""
+def check_digest(entry: objects.Entry, got: Digest, where: str, name: str) -> RemoteProblem | None:
+    """A RemoteProblem when `got` is not the content `entry` records, else None."""
     md5_ok = got.md5 == entry.md5.removesuffix(".dir")
     sha_ok = entry.sha256 is None or got.sha256 == entry.sha256
     if md5_ok and sha_ok:
         return None
-    return Problem(
+    return RemoteProblem(
         "corrupt", where, entry.paths, name, entry.md5, got.md5,
         entry.sha256, got.sha256 if entry.sha256 else None, entry.size, got.bytes,
     )  # fmt: skip
@@ -121,14 +121,14 @@ def remote_url(odb: Any, md5: str) -> str:
     return f"s3://{odb.oid_to_path(md5)}"
 
 
-def check_remote_object(odb: Any, entry: objects.Entry) -> tuple[Problem | None, int]:
+def check_remote_object(odb: Any, entry: objects.Entry) -> tuple[RemoteProblem | None, int]:
     name = remote_url(odb, entry.md5)
     try:
         with odb.fs.open(odb.oid_to_path(entry.md5), "rb") as fh:
             got = digest_stream(fh)
     except FileNotFoundError:
-        return Problem("missing", "remote", entry.paths, name, entry.md5), 0
-    return compare(entry, got, "remote", name), got.bytes
+        return RemoteProblem("missing", "remote", entry.paths, name, entry.md5), 0
+    return check_digest(entry, got, "remote", name), got.bytes
 
 
 def remote_reader(repo: Path, odb: Any) -> objects.ReadObject:
@@ -150,7 +150,7 @@ def remote_reader(repo: Path, odb: Any) -> objects.ReadObject:
 
 def verify_remote(
     repo: Path, rev: str | None = None, *, remote: str | None = None, jobs: int = JOBS
-) -> Report:
+) -> Audit:
     """Download every object `rev` (default: the workspace's .dvc files and dvc.lock) needs
     from the remote, in parallel, and check each against its md5 (and snapshot sha256)."""
     refuse_tracked_secrets(repo)
@@ -162,17 +162,17 @@ def verify_remote(
             results = list(pool.map(lambda e: check_remote_object(odb, e), needed))
     problems = tuple(p for p, _ in results if p)
     total = sum(n for _, n in results)
-    return Report(info.url, rev or "workspace", len(needed), total, problems)
+    return Audit(info.url, rev or "workspace", len(needed), total, problems)
 
 
-def verify_remote_entries(odb: Any, needed: list[objects.Entry], jobs: int) -> list[Problem]:
+def verify_remote_entries(odb: Any, needed: list[objects.Entry], jobs: int) -> list[RemoteProblem]:
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         return [p for p, _ in pool.map(lambda e: check_remote_object(odb, e), needed) if p]
 
 
 def check_workspace(
     repo: Path, needed: list[objects.Entry], before: dict[str, tuple[int, int, int]]
-) -> tuple[list[Problem], list[objects.Entry]]:
+) -> tuple[list[RemoteProblem], list[objects.Entry]]:
     """Hash each needed file that the pull wrote; remove a damaged one from the workspace and
     its cache object. Returns the problems and the entries still absent from the workspace."""
     problems, absent = [], []
@@ -186,7 +186,7 @@ def check_workspace(
             if before.get(path) == (st.st_ino, st.st_size, st.st_mtime_ns):
                 continue  # there before the pull and untouched by it: not ours to judge
             with open(target, "rb") as fh:
-                problem = compare(entry, digest_stream(fh), "workspace", path)
+                problem = check_digest(entry, digest_stream(fh), "workspace", path)
             if problem:
                 problems.append(problem)
                 remove(target)
