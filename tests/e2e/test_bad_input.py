@@ -145,7 +145,7 @@ def test_bad_raw_table(pipeline_repo: Repo, change: Any, message: str) -> None:
     code, error = failed_repro(pipeline_repo)
     assert code != 0
     assert error == f"mlrepro ingest: error: flights@{snapshot}: {message}", error
-    assert_not_up_to_date(pipeline_repo, "ingest", ["data/raw", "data/ingest"])
+    assert_not_up_to_date(pipeline_repo, "ingest", ["data/ingest"])
 
 
 def test_schema_violations_are_listed(pipeline_repo: Repo) -> None:

@@ -39,10 +39,10 @@ def test_pin_moved_while_ingest_ran_fails_the_stage(
         return result
 
     monkeypatch.setattr(ingest, "ingest", ingest_then_pin)
-    code = ingest.main(["--raw", "data/raw", "--out", "data/ingest"])
+    code = ingest.main(["--out", "data/ingest"])
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("mlrepro ingest: error: params.yaml: ingest.pins.flights changed from ")
-    assert not Path("data/raw").exists() and not Path("data/ingest").exists()
+    assert not Path("data/ingest").exists()
     status = json.loads(pipeline_repo.dvc("status", "--json").stdout)
     assert "ingest" in status  # DVC does not take the stage as up to date

@@ -58,19 +58,19 @@ def test_outputs_of_a_full_run(pipeline_template: Repo) -> None:
         assert set(metrics[part]) == METRICS, metrics[part]
         assert 0.5 < metrics[part]["roc_auc"] <= 1, metrics[part]
 
-    manifest = json.loads((repo.path / "data/raw/manifest.json").read_text())
+    manifest = json.loads((repo.path / "data/ingest/manifest.json").read_text())
     params = repo.read_yaml("params.yaml")
     sources = manifest["sources"]
     assert sorted(sources) == ["airlines", "airports", "flights", "planes", "weather"]
     for name, source in sources.items():
         assert source["snapshot"] == params["ingest"]["pins"][name]
         assert "copy" not in source  # reflink or copy depends on the file system, not the data
-        for entry in source["files"]:
-            raw = repo.path / "data/raw" / entry["path"]
-            assert hashlib.sha256(raw.read_bytes()).hexdigest() == entry["sha256"]
-            assert raw.stat().st_size == entry["bytes"]
-            assert not raw.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
-            assert raw.stat().st_nlink == 1  # a private copy, never a hard link
+        for entry in source["files"]:  # the snapshot files ingest read, by their manifest's hash
+            read = repo.path / "data/snapshots" / name / source["snapshot"] / entry["path"]
+            assert hashlib.sha256(read.read_bytes()).hexdigest() == entry["sha256"]
+            assert read.stat().st_size == entry["bytes"]
+            assert not read.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    assert not (repo.path / "data/raw").exists()  # no second byte copy of the snapshots
     assert sources["flights"]["files"][0]["rows"] == 336776
     assert manifest["rows_kept"]["flights"] == 6000
 

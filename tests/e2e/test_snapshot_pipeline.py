@@ -63,7 +63,7 @@ def test_new_pin_reruns_ingest(pipeline_repo: Repo) -> None:
     assert "ingest" in status and "split" not in status, status
     result = pipeline_repo.dvc("repro")
     assert "Running stage 'ingest'" in result.stdout
-    manifest = json.loads((pipeline_repo.path / "data/raw/manifest.json").read_text())
+    manifest = json.loads((pipeline_repo.path / "data/ingest/manifest.json").read_text())
     assert manifest["sources"]["airlines"]["snapshot"] == new
     assert manifest["rows_kept"]["airlines"] == 17
     assert (
@@ -95,7 +95,7 @@ def test_missing_snapshot_is_restored_only_from_a_matching_source(pipeline_repo:
     md5 = json.loads(folder.with_suffix(".json").read_text())["files"][0]["md5"]
     cached = pipeline_repo.path / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
 
-    def forget() -> None:  # in neither the work tree nor the DVC cache (data/raw put it there)
+    def forget() -> None:  # in neither the work tree nor the DVC cache
         store.unprotect(cached)  # immutable after a take or restore: both names, one inode
         cached.unlink()
         shutil.rmtree(folder)

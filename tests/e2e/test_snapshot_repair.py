@@ -1,6 +1,6 @@
 """A snapshot cannot be damaged silently: its files (one inode with their DVC cache objects) are
 immutable where the platform allows, `snapshot verify` names every damaged copy (work tree, DVC
-cache object, ingest's copy in data/raw) with the repair command, `snapshot repair` brings the
+cache object) with the repair command, `snapshot repair` brings the
 original back from an intact copy, a remote or the source and says which, and a killed take leaves
 nothing listed or pinnable."""
 
@@ -86,8 +86,8 @@ def test_verify_names_every_damaged_copy_and_repair_takes_the_source(
     pipeline_repo: Repo,
 ) -> None:
     """With the flag cleared (a platform without it), root's in-place edit reaches the DVC cache
-    object, and `dvc checkout` spreads it into data/raw: verify names the three copies and the
-    repair command; repair takes the package again (the only intact copy) and says so."""
+    object: verify names both copies and the repair command; repair takes the package again (the
+    only intact copy) and says so."""
     repo = pipeline_repo
     snapshot = repo.read_yaml("params.yaml")["ingest"]["pins"]["airlines"]
     target, cached, entry = copies(repo, "airlines", snapshot)
@@ -95,12 +95,8 @@ def test_verify_names_every_damaged_copy_and_repair_takes_the_source(
     shutil.rmtree(target.parent)
     repo.dvc("repro", "-f", "-s", "ingest")
     assert same_inode(target, cached)
-    raw = repo.path / "data/raw/airlines/airlines.csv"
 
     edit_in_place(target, "Endeavor", "Endeavour")
-    raw.chmod(0o644)
-    raw.unlink()
-    repo.dvc("checkout", "data/raw")  # DVC copies the corrupted cache object into data/raw
     result = repo.run("mlrepro", "snapshot", "verify", "airlines", "--json", check=False)
     assert result.returncode == 1, result.stdout + result.stderr
     report = json.loads(result.stdout)
@@ -108,21 +104,20 @@ def test_verify_names_every_damaged_copy_and_repair_takes_the_source(
     assert found == {
         ("work tree", target.relative_to(repo.path).as_posix(), "modified"),
         ("DVC cache", cached.relative_to(repo.path).as_posix(), "cache corrupt"),
-        ("data/raw", "data/raw/airlines/airlines.csv", "modified"),
     }, report
     assert {p["expected"] for p in report["problems"]} == {f"sha256 {entry['sha256']}"}
     text = repo.run("mlrepro", "snapshot", "verify", "airlines", check=False).stdout
     assert f"repair: mlrepro snapshot repair airlines@{snapshot}\n" in text, text
-    assert "airlines.csv: modified in data/raw: data/raw/airlines/airlines.csv (expected" in text
+    assert "airlines.csv: modified in the work tree: data/snapshots/airlines/" in text, text
 
     out = repo.run("mlrepro", "snapshot", "repair", "airlines@pinned").stdout.splitlines()
     assert out[0] == (
-        f"airlines@{snapshot}: airlines.csv: work tree, DVC cache, data/raw restored from a new "
-        "take of the source (exact sha256)"
+        f"airlines@{snapshot}: airlines.csv: work tree, DVC cache restored from a new take of "
+        "the source (exact sha256)"
     ), out
     assert out[1].startswith(f"airlines@{snapshot}: repaired 1 file(s); files "), out
     repo.run("mlrepro", "snapshot", "verify", "airlines")
-    assert same_inode(target, cached) and not same_inode(raw, cached)
+    assert same_inode(target, cached)
     assert "ingest" not in json.loads(repo.dvc("status", "--json").stdout)
 
 

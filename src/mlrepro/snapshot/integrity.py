@@ -1,22 +1,19 @@
 """Verify snapshots byte for byte against their manifests: every copy of each file, named apart: the
 work tree file, the DVC cache object behind it (often the same inode: an in-place edit reaches
-both) and ingest's private copy in data/raw. Catches what DVC misses: in-place edits (also by
+both). Catches what DVC misses: in-place edits (also by
 root, where the immutable flag is not available), truncated, deleted or extra files, corrupted
 cache objects. `mlrepro snapshot repair` brings back what it finds."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from mlrepro.snapshot import store
 
-RAW = Path("data") / "raw"  # ingest's private copies (dvc.yaml: vars paths.raw)
-RAW_MANIFEST = RAW / "manifest.json"  # names the snapshot each data/raw/<source>/ was copied from
-WORK_TREE, CACHE, RAW_COPY = "work tree", "DVC cache", "data/raw"  # the copies of a file
-PLACE = {WORK_TREE: " in the work tree", CACHE: "", RAW_COPY: " in data/raw"}
+WORK_TREE, CACHE = "work tree", "DVC cache"  # the copies of a file
+PLACE = {WORK_TREE: " in the work tree", CACHE: ""}
 
 
 @dataclass(frozen=True)
@@ -26,7 +23,7 @@ class Damage:
     kind: str  # modified | truncated | missing | extra | cache corrupt
     expected: str | None = None
     actual: str | None = None
-    copy: str = WORK_TREE  # which copy: work tree | DVC cache | data/raw
+    copy: str = WORK_TREE  # which copy: work tree | DVC cache
     path: str | None = None  # that copy, relative to the repo
 
     def line(self) -> str:
@@ -45,18 +42,6 @@ def repair_command(snapshot: str) -> str:
     return f"mlrepro snapshot repair {snapshot}"
 
 
-def raw_copies(repo: Path, manifest: store.Manifest) -> dict[str, Path]:
-    """ingest's copy of each file of the snapshot when data/raw/manifest.json says data/raw/
-    holds this snapshot of the source; {} otherwise."""
-    try:
-        raw = json.loads((repo / RAW_MANIFEST).read_text(encoding="utf-8"))
-        copied = raw["sources"][manifest.source]["snapshot"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-    folder = repo / RAW / manifest.source
-    return {e.path: folder / e.path for e in manifest.files} if copied == manifest.id else {}
-
-
 def find_damage(
     repo: Path, manifest: store.Manifest, *, progress: store.Progress | None = None
 ) -> list[Damage]:
@@ -65,7 +50,6 @@ def find_damage(
     scope = Scope(repo, ref, progress)
     folder = store.data_dir(repo, manifest.source, manifest.id)
     present = folder.is_dir()
-    raw = raw_copies(repo, manifest)
     problems: list[Damage] = []
     paths = [
         folder / e.path if present else store.cache_object(repo, e.md5) for e in manifest.files
@@ -74,7 +58,7 @@ def find_damage(
         for entry in manifest.files:
             work = folder / entry.path if present else None
             cached = store.cache_object(repo, entry.md5)
-            problems += check_entry(scope, entry, (work, cached, raw.get(entry.path)))
+            problems += check_entry(scope, entry, work, cached)
             done()
             if progress:
                 progress.advance(0, files=1)
@@ -97,12 +81,10 @@ class Scope:
 
 
 def check_entry(
-    scope: Scope, entry: store.FileEntry, copies: tuple[Path | None, Path, Path | None]
+    scope: Scope, entry: store.FileEntry, work: Path | None, cached: Path
 ) -> list[Damage]:
-    """The problems of one file's copies: work tree (None: no snapshot folder), DVC cache object
-    and data/raw (None: not copied there). A cache object that is the work tree file's inode is
-    read once and named on its own."""
-    work, cached, raw = copies
+    """The problems of one file's copies: work tree (None: no snapshot folder) and DVC cache
+    object. A cache object that is the work tree file's inode is read once and named on its own."""
     found: list[Damage] = []
     if work is not None:
         found += check_file(scope, entry, work, WORK_TREE)
@@ -114,8 +96,6 @@ def check_entry(
     elif work is None:
         gone = "missing (not in work tree or DVC cache)"
         found.append(Damage(scope.ref, entry.path, gone, copy=CACHE))
-    if raw is not None:
-        found += check_file(scope, entry, raw, RAW_COPY)
     return found
 
 

@@ -1,8 +1,8 @@
 """Repair a snapshot: bring back every damaged or missing copy of its files (the work tree file, the
-DVC cache object, ingest's copy in data/raw) from a copy with the manifest's exact sha256: the DVC
-cache, the work tree or data/raw, else the objects fetched from a DVC remote, else a fresh take of
-the source. It never changes a snapshot's content, and leaves each file as a take does: one inode
-shared by the work tree and the DVC cache, immutable where the platform allows."""
+DVC cache object) from a copy with the manifest's exact sha256: the DVC cache or the work tree,
+else the objects fetched from a DVC remote, else a fresh take of the source. It never changes a
+snapshot's content, and leaves each file as a take does: one inode shared by the work tree and
+the DVC cache, immutable where the platform allows."""
 
 from __future__ import annotations
 
@@ -11,14 +11,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mlrepro.core.copying import private_copy
 from mlrepro.core.errors import MlreproError
 from mlrepro.core.files import sha256_file
 from mlrepro.core.params import Source
 from mlrepro.snapshot import store
-from mlrepro.snapshot.integrity import CACHE, RAW_COPY, WORK_TREE, raw_copies
+from mlrepro.snapshot.integrity import CACHE, WORK_TREE
 
-REMOTE, SOURCE = "DVC remote", "source"  # the origins beyond the three copies
+REMOTE, SOURCE = "DVC remote", "source"  # the origins beyond the two local copies
 TMP_SUFFIX = ".repair"
 
 
@@ -52,7 +51,6 @@ class _File:
     entry: store.FileEntry
     work: Path | None  # the work tree file (None: the snapshot folder is not checked out)
     cached: Path
-    raw: Path | None  # ingest's copy (None: data/raw holds another snapshot or nothing)
     damaged: tuple[str, ...] = ()
     origin: str | None = None
 
@@ -93,14 +91,12 @@ def _repair(repo: Path, manifest: store.Manifest, source: Source | None) -> Repa
 def assess(repo: Path, manifest: store.Manifest) -> list[_File]:
     """Each file with the copies of it that are damaged or missing (each inode read once)."""
     folder = store.data_dir(repo, manifest.source, manifest.id)
-    raw = raw_copies(repo, manifest)
     files = []
     for entry in manifest.files:
         f = _File(
             entry,
             folder / entry.path if folder.is_dir() else None,
             store.cache_object(repo, entry.md5),
-            raw.get(entry.path),
         )
         cache_ok = f.matches(f.cached)
         work_ok = cache_ok if _same_inode(f.work, f.cached) else f.matches(f.work)
@@ -109,7 +105,6 @@ def assess(repo: Path, manifest: store.Manifest) -> list[_File]:
             for copy, bad in (
                 (WORK_TREE, f.work is not None and not work_ok),
                 (CACHE, not cache_ok),
-                (RAW_COPY, f.raw is not None and not f.matches(f.raw)),
             )
             if bad
         )
@@ -119,14 +114,12 @@ def assess(repo: Path, manifest: store.Manifest) -> list[_File]:
 
 def from_local_copy(f: _File) -> str | None:
     """Put an intact DVC cache object in place from the first intact local copy: the cache
-    object itself, the work tree file (linked) or data/raw (copied). Its name, or None."""
+    object itself or the work tree file (linked). Its name, or None."""
     if CACHE not in f.damaged:
         return CACHE
     if f.work is not None and WORK_TREE not in f.damaged:
         link(f.work, f.cached)
         return WORK_TREE
-    if f.raw is not None and RAW_COPY not in f.damaged and copy_checked(f.raw, f.cached, f):
-        return RAW_COPY
     store.remove_file(f.cached)  # damaged: `dvc fetch` would take it as present
     return None
 
@@ -175,11 +168,9 @@ def from_source(
 
 def put_back(f: _File) -> None:
     """From the intact cache object: the work tree file as a hard link to it (as a take leaves
-    it) and ingest's copy in data/raw as a private copy."""
+    it)."""
     if f.work is not None and not _same_inode(f.work, f.cached):
         link(f.cached, f.work)
-    if RAW_COPY in f.damaged and f.raw is not None and not copy_checked(f.cached, f.raw, f):
-        raise MlreproError(f"{f.raw}: the copy of {f.cached} changed while it was made")
 
 
 def remove_extras(folder: Path, manifest: store.Manifest) -> tuple[str, ...]:
@@ -204,21 +195,6 @@ def link(src: Path, dst: Path) -> None:
     with store.unprotected(src), store.unprotected(dst):  # src: immutable again after
         os.link(src, tmp)  # (an immutable file can be neither linked nor renamed)
         os.replace(tmp, dst)
-
-
-def copy_checked(src: Path, dst: Path, f: _File) -> bool:
-    """Replace `dst` by a private, read-only copy of `src` if the copy has f's sha256."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}{TMP_SUFFIX}")
-    store.remove_file(tmp)
-    private_copy(src, tmp)
-    if not f.matches(tmp):
-        tmp.unlink()
-        return False
-    tmp.chmod(store.READ_ONLY)
-    with store.unprotected(dst):
-        os.replace(tmp, dst)
-    return True
 
 
 def _same_inode(a: Path | None, b: Path) -> bool:

@@ -1,6 +1,11 @@
-"""ingest: take each source's pinned snapshot, verify it byte for byte against its manifest, copy
-it into data/raw/ (reflink or real copy, read-only; never a hard link into the snapshot or the DVC
-cache), and write the typed working copy that later stages read.
+"""ingest: read each source's pinned snapshot, check every file byte for byte against its
+manifest, and write the typed working copy that later stages read (data/ingest/*.parquet) with a
+manifest naming the snapshots it was made from (data/ingest/manifest.json).
+
+The snapshot is read, never written: each file is read into memory once, its sha256 checked
+against the manifest, and the table parsed from those same bytes, so what ingest parses is what
+it checked. No second byte copy of the raw data is kept (it would be one more full copy in the
+DVC cache that nothing reads); the typed parquet files are the pipeline's copy.
 
 The pipeline never reads a live source: a pinned snapshot whose bytes are in neither the work tree
 nor the DVC cache (a fresh clone without a remote) is taken again, accepted only if it matches
@@ -10,6 +15,8 @@ the pinned hashes exactly, and recorded in the DVC cache as a take would.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
 import os
 import shutil
 import stat
@@ -20,9 +27,8 @@ from typing import Any
 
 import pandas as pd
 
-from mlrepro.core.copying import private_copy
 from mlrepro.core.errors import DataError, ParamsError
-from mlrepro.core.files import fresh_dir, sha256_file, write_json, write_parquet
+from mlrepro.core.files import fresh_dir, write_json, write_parquet
 from mlrepro.core.params import IngestParams, Source, load_params
 from mlrepro.core.shell import run_stage
 from mlrepro.pipeline.schema import TableSpec, load_schema, parse_table
@@ -31,6 +37,8 @@ from mlrepro.snapshot.describe import TABLE_SUFFIXES
 from mlrepro.snapshot.take import fill
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+COMPRESSION = {".gz": "gzip", ".zip": "zip", ".bz2": "bz2", ".xz": "xz"}  # TABLE_SUFFIXES
+MANIFEST = "manifest.json"  # in data/ingest: the snapshots the tables were made from
 
 
 def pinned(params: IngestParams, source: Source, repo: Path) -> store.Manifest:
@@ -99,32 +107,40 @@ def _restore(manifest: store.Manifest, source: Source, repo: Path) -> None:
     store.track(repo, manifest)
 
 
-def copy_verified(manifest: store.Manifest, files: dict[str, Path], raw_dir: Path) -> list[str]:
-    """Private copies of the snapshot files in raw_dir, each checked against the manifest."""
-    methods = []
+def read_verified(manifest: store.Manifest, files: dict[str, Path]) -> dict[str, bytes]:
+    """The bytes of each snapshot file, each checked against the manifest's sha256."""
+    contents = {}
     for entry in manifest.files:
-        target = raw_dir / entry.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        methods.append(private_copy(files[entry.path], target))
-        actual = sha256_file(target)
+        data = files[entry.path].read_bytes()
+        actual = hashlib.sha256(data).hexdigest()
         if actual != entry.sha256:
             raise DataError(
                 f"{os.path.relpath(files[entry.path])}: snapshot {manifest.source}@{manifest.id} "
                 "is damaged "
                 f"(sha256 expected {entry.sha256}, actual {actual}); see mlrepro snapshot verify"
             )
-        target.chmod(READ_ONLY)
-    return methods
+        contents[entry.path] = data
+    return contents
 
 
-def read_table(paths: list[Path], spec: TableSpec, origin: str) -> pd.DataFrame:
-    """The snapshot's table files, concatenated in name order, parsed into the schema's dtypes."""
+def read_table(tables: dict[str, bytes], spec: TableSpec, origin: str) -> pd.DataFrame:
+    """The snapshot's table files (path -> bytes), concatenated in the order given (the manifest's
+    name order), parsed into the schema's dtypes."""
     frames = []
-    for path in paths:
+    for name, data in tables.items():
         try:
-            frames.append(pd.read_csv(path, dtype="string", keep_default_na=False, na_filter=False))
+            buffer, packed = io.BytesIO(data), COMPRESSION.get(Path(name).suffix.lower())
+            frames.append(
+                pd.read_csv(
+                    buffer,
+                    compression=packed,
+                    dtype="string",
+                    keep_default_na=False,
+                    na_filter=False,
+                )
+            )
         except (ValueError, OSError, UnicodeDecodeError) as exc:
-            raise DataError(f"{origin}/{path.name}: cannot be read as CSV: {exc}") from None
+            raise DataError(f"{origin}/{name}: cannot be read as CSV: {exc}") from None
     text = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return parse_table(text, spec, file=origin)
 
@@ -142,39 +158,33 @@ def ingest(
     params: IngestParams,
     schema: dict[str, TableSpec],
     time_column: str | None,
-    raw_dir: Path,
     repo: Path,
-) -> tuple[dict[str, pd.DataFrame], dict[str, Any], dict[str, list[str]]]:
-    """Verified private copies of every pinned snapshot in raw_dir; typed tables, a manifest and
-    the copy method per source (reflink or copy: a property of the file system, so it is printed,
-    never written into the manifest, whose bytes must not depend on the machine)."""
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Every pinned snapshot read and checked against its manifest: the typed tables, and a
+    manifest naming the snapshot, content hash and files each table was made from."""
     for source in params.sources:
         if source.name not in schema:
             raise DataError(f"schema.yaml: no table {source.name!r} (declared in ingest.sources)")
-    tables, sources, copies = {}, {}, {}
+    tables, sources = {}, {}
     for source in params.sources:
         manifest = pinned(params, source, repo)
-        files = snapshot_files(manifest, source, repo)
-        methods = copy_verified(manifest, files, raw_dir / source.name)
-        tables_paths = [
-            raw_dir / source.name / e.path
-            for e in manifest.files
-            if e.path.lower().endswith(TABLE_SUFFIXES)
-        ]
-        if not tables_paths:
+        contents = read_verified(manifest, snapshot_files(manifest, source, repo))
+        table_files = {
+            path: data for path, data in contents.items() if path.lower().endswith(TABLE_SUFFIXES)
+        }
+        if not table_files:
             raise DataError(f"{source.name}@{manifest.id}: no CSV file to read")
         origin = f"{source.name}@{manifest.id}"
-        df = read_table(tables_paths, schema[source.name], origin)
+        df = read_table(table_files, schema[source.name], origin)
         if source.name == params.main:
             df = earliest_rows(df, time_column, params.max_rows)
         tables[source.name] = df
-        copies[source.name] = sorted(set(methods))
         sources[source.name] = {
             "snapshot": manifest.id,
             "content_sha256": manifest.content_sha256,
             "files": [
                 {
-                    "path": f"{source.name}/{e.path}",
+                    "path": e.path,
                     "bytes": e.bytes,
                     "sha256": e.sha256,
                     "rows": e.rows,
@@ -188,7 +198,7 @@ def ingest(
         "max_rows": params.max_rows,
         "rows_kept": {name: len(df) for name, df in tables.items()},
     }
-    return tables, manifest_out, copies
+    return tables, manifest_out
 
 
 def check_pins_unchanged(read: dict[str, str], now: dict[str, str]) -> None:
@@ -207,23 +217,18 @@ def check_pins_unchanged(read: dict[str, str], now: dict[str, str]) -> None:
 def _run(args: argparse.Namespace) -> None:
     params = load_params()
     schema = load_schema()
-    raw_dir, out_dir = fresh_dir(args.raw), fresh_dir(args.out)
-    tables, manifest, copies = ingest(
-        params.ingest, schema, params.split.time_column, raw_dir, Path.cwd()
-    )
+    out_dir = fresh_dir(args.out)
+    tables, manifest = ingest(params.ingest, schema, params.split.time_column, Path.cwd())
     for name, df in tables.items():
         write_parquet(df, out_dir / f"{name}.parquet")
-    write_json(raw_dir / "manifest.json", manifest)
-    os.chmod(raw_dir / "manifest.json", READ_ONLY)
+    write_json(out_dir / MANIFEST, manifest)
     check_pins_unchanged(params.ingest.pins, load_params().ingest.pins)
     for name, entry in manifest["sources"].items():
-        rows = manifest["rows_kept"][name]
-        how = "/".join(copies[name])
-        print(f"ingest: {name}@{entry['snapshot']}: {rows} rows, copy by {how}")
+        print(f"ingest: {name}@{entry['snapshot']}: {manifest['rows_kept'][name]} rows")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_stage("ingest", _run, argv, inputs=[], outputs=["raw", "out"])
+    return run_stage("ingest", _run, argv, inputs=[], outputs=["out"])
 
 
 if __name__ == "__main__":
