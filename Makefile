@@ -46,7 +46,7 @@ pr-report: env ## the pull-request report against BASE (default main) in report/
 
 test: lint typecheck pytest ## ruff, mypy and the test suite
 
-test-fast: env ## unit tests and doc checks only (no git + DVC repos), for the edit-test loop
+test-fast: lint ## ruff and the tests not marked e2e (no git + DVC repo): seconds, for the edit loop
 	pytest -m "not e2e"
 
 lint: env ## ruff lint and format check

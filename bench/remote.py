@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mlrepro import dvccache
+
 FILES = 16  # the data is a folder of FILES equal parts, so DVC can transfer in parallel
 JOBS = 8
 
@@ -65,10 +67,10 @@ def main() -> None:
         run(*dvc, "remote", "add", "-d", "storage", "s3://bench/dvc")
         run(*dvc, "remote", "modify", "storage", "endpointurl", endpoint)
         rows.append(("dvc push --jobs 8", run(*dvc, "push", "--jobs", str(JOBS))))
-        run("rm", "-rf", ".dvc/cache", "data")
+        run("rm", "-rf", str(dvccache.cache_dir(repo)), "data")
         rows.append(("dvc pull --jobs 8 (verify = false)", run(*dvc, "pull", "--jobs", str(JOBS))))
         run(*dvc, "remote", "modify", "storage", "verify", "true")
-        run("rm", "-rf", ".dvc/cache", "data")
+        run("rm", "-rf", str(dvccache.cache_dir(repo)), "data")
         rows.append(("dvc pull --jobs 8 (verify = true)", run(*dvc, "pull", "--jobs", str(JOBS))))
 
         blob = Path(tmp) / "blob.bin"

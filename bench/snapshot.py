@@ -42,8 +42,10 @@ from unittest import mock
 import yaml
 from pipeline import COMMAND, Measurement, bench_env, measure
 
+from mlrepro import dvccache
 from mlrepro.core.params import load_params
-from mlrepro.snapshot import describe, store, take
+from mlrepro.snapshot import describe, fileio, layout, store, take
+from mlrepro.snapshot.immutable import unprotect_tree
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -62,7 +64,7 @@ FSYNC = "os.fsync, all calls (counted in the steps above)"
 STEPS = {  # what take._take calls, patched where it is looked up at call time
     COPY_FILES: (take, "copy_files"),
     LIST: (take, "source_files"),
-    COPY: (store, "copy_new"),
+    COPY: (fileio, "copy_new"),
     SEND: (describe.Helper, "add"),
     WAIT: (describe.Helper, "results"),
     DESCRIBE: (take, "describe_table"),
@@ -210,12 +212,12 @@ def one_way(way: str, ds: DataSet, tmp: Path, datasets: list[DataSet], cold: boo
             folder, name = repo / target, target.name
         else:
             result, sync = measured(["mlrepro", "snapshot", "take", ds.source], repo, log, cold)
-            [snapshot] = store.list_snapshots(repo, ds.source)
-            folder, name = store.data_dir(repo, ds.source, snapshot.id), "<id>"
-        disk = footprint(folder, repo / ".dvc" / "cache")
+            [snapshot] = layout.list_snapshots(repo, ds.source)
+            folder, name = layout.data_dir(repo, ds.source, snapshot.id), "<id>"
+        disk = footprint(folder, dvccache.cache_dir(repo))
         metadata = beside(folder, name)
     finally:
-        store.unprotect_tree(repo)  # snapshot files are immutable (root on ext4)
+        unprotect_tree(repo)  # snapshot files are immutable (root on ext4)
         shutil.rmtree(repo)
     return Result(result, sync, *disk, metadata)
 
@@ -278,7 +280,7 @@ def breakdown(ds: DataSet, tmp: Path, datasets: list[DataSet], cold: bool) -> Br
                 drop_caches()
             return work(repo)
         finally:
-            store.unprotect_tree(repo)  # snapshot files are immutable (root on ext4)
+            unprotect_tree(repo)  # snapshot files are immutable (root on ext4)
             shutil.rmtree(repo)
 
     def manual(repo: Path) -> dict[str, float]:

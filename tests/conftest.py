@@ -3,6 +3,10 @@
 `pipeline_template` (once per session) copies dvc.yaml, params.yaml, schema.yaml and src/ into a
 new git repo, sets a small slice in params.yaml, runs `dvc repro` and commits. `pipeline_repo`
 gives each test its own copy of that repo (work tree, git history and DVC cache).
+
+Such tests are slow and carry the `e2e` marker, so that `make test-fast` (`-m "not e2e"`) stays
+fast: every test under tests/e2e/ and every test that uses these repos must have it (checked at
+collection). The CLI runs through tests/runner.py.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import pytest
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
+E2E = PROJECT / "tests" / "e2e"
+SLOW_FIXTURES = {"pipeline_template", "pipeline_repo"}
 PIPELINE_FILES = ["dvc.yaml", "params.yaml", "schema.yaml", ".dvcignore", ".gitignore"]
 
 # A slice that runs in seconds: the earliest 6,000 flights (1-7 Jan 2013), split by day.
@@ -28,6 +34,21 @@ SLICE: dict[str, Any] = {
     "train": {"max_iter": 20},
     "evaluate": {"importance_max_rows": 300, "importance_repeats": 1},
 }
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse a slow test without the e2e marker: `make test-fast` would run it."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if item.get_closest_marker("e2e") is None
+        and (E2E in item.path.parents or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())))
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "slow tests without the e2e marker (pytestmark = pytest.mark.e2e): "
+            + ", ".join(unmarked)
+        )
 
 
 def tool_env() -> dict[str, str]:
@@ -91,9 +112,9 @@ def removable_tmp_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     own cleanup of old temporary folders included, could remove them. Every test session clears
     the flag under its temporary folders when it ends."""
     yield
-    from mlrepro.snapshot import store
+    from mlrepro.snapshot import immutable
 
-    store.unprotect_tree(tmp_path_factory.getbasetemp())
+    immutable.unprotect_tree(tmp_path_factory.getbasetemp())
 
 
 class Repo:

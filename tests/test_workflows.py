@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-WORKFLOWS = Path(__file__).resolve().parents[1] / ".github" / "workflows"
+PROJECT = Path(__file__).resolve().parents[1]
+WORKFLOWS = PROJECT / ".github" / "workflows"
 
 
 def load(name: str) -> dict[Any, Any]:
@@ -26,6 +27,34 @@ def test_the_job_that_runs_pr_code_has_a_read_only_token() -> None:
     assert "pull_request" in triggers and "pull_request_target" not in triggers, triggers
     assert pr["permissions"] == {"contents": "read"}
     assert "secrets." not in (WORKFLOWS / "pr.yml").read_text()
+
+
+def steps_of(workflow: dict[Any, Any]) -> list[dict[str, Any]]:
+    return [step for job in workflow["jobs"].values() for step in job["steps"]]
+
+
+def test_the_tests_run_on_every_push_and_pull_request_with_a_read_only_token() -> None:
+    test = load("test.yml")
+    assert set(test[True]) == {"push", "pull_request"}, test[True]  # YAML 1.1: `on` is True
+    assert test["permissions"] == {"contents": "read"}
+    assert not any("permissions" in job for job in test["jobs"].values()), test["jobs"]
+    assert "secrets." not in (WORKFLOWS / "test.yml").read_text()
+
+
+def test_the_workflow_runs_make_test_as_the_readme_and_ci_run_do() -> None:
+    steps = steps_of(load("test.yml"))
+    assert [s["run"] for s in steps if "make " in s.get("run", "")] == ["make test"], steps
+    assert (PROJECT / ".ci" / "run").read_text().splitlines()[-1] == "make test"
+    assert "make test " in (PROJECT / "README.md").read_text()
+    [python] = [s for s in steps if s.get("uses", "").startswith("actions/setup-python@")]
+    assert python["with"] == {"python-version": "3.11"}, python
+
+
+def test_the_pinned_environment_is_cached_by_its_lock_file() -> None:
+    steps = steps_of(load("test.yml"))
+    [cache] = [s for s in steps if s.get("uses", "").startswith("actions/cache@")]
+    assert ".venv" in cache["with"]["path"].split(), cache
+    assert "hashFiles('uv.lock', 'pyproject.toml')" in cache["with"]["key"], cache
 
 
 def test_the_commenting_job_never_runs_pr_code() -> None:

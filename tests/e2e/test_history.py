@@ -3,29 +3,20 @@ metrics file, one of which deletes the file and one of which breaks its JSON."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
-from contextlib import chdir, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mlrepro.core.errors import MlreproError
-from mlrepro.history.cli import add_commands
-from mlrepro.history.core import (
-    Metrics,
-    flatten,
-    metric_history,
-    metrics_files,
-    parse_metrics,
-)
+from mlrepro.history.core import Metrics, metric_history, parse_metrics
+from mlrepro.revisions import flatten
 from tests.conftest import tool_env
+from tests.runner import mlrepro
 
 pytestmark = pytest.mark.e2e
 
@@ -186,7 +177,7 @@ def test_same_values_as_dvc_metrics_show(history_repo: HistoryRepo) -> None:
     for sha, entry in json.loads(shown.stdout).items():
         if sha != "workspace":
             data = entry["data"][METRICS].get("data")
-            by_dvc[sha] = {k: v for k, v in flatten(data) if k in ALL} if data else None
+            by_dvc[sha] = {k: v for k, v in flatten(data).items() if k in ALL} if data else None
     ours = {
         p.commit.sha: None if p.reasons else p.values
         for p in metric_history(history_repo.path, limit=None).points
@@ -195,27 +186,10 @@ def test_same_values_as_dvc_metrics_show(history_repo: HistoryRepo) -> None:
     assert sum(v is None for v in ours.values()) == 2
 
 
-def run_cli(repo: Path, *argv: str) -> tuple[int, str, str]:
-    """`mlrepro history ...` through a parser that only has this noun, as cli.main runs it."""
-    parser = argparse.ArgumentParser(prog="mlrepro")
-    add_commands(parser.add_subparsers(dest="noun", required=True))
-    out, err = StringIO(), StringIO()
-    with chdir(repo), redirect_stdout(out), redirect_stderr(err):
-        try:
-            args = parser.parse_args(argv)
-            code = args.func(args)
-        except MlreproError as exc:
-            print(f"mlrepro: error: {exc}", file=err)
-            code = exc.exit_code
-        except SystemExit as exc:  # argparse usage errors
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
-
-
 def test_cli_table(history_repo: HistoryRepo) -> None:
     history_repo.git("branch", "older", history_repo.shas[10])
     argv = ["history", "-n", "3", "--rev", "older", "test.roc_auc", "test.rows"]
-    code, out, err = run_cli(history_repo.path, *argv)
+    code, out, err = mlrepro(history_repo.path, *argv)
     assert code == 0, err
     shas = [s[:7] for s in history_repo.shas]
     assert out == "\n".join(
@@ -230,7 +204,7 @@ def test_cli_table(history_repo: HistoryRepo) -> None:
 
 
 def test_cli_csv_and_json(history_repo: HistoryRepo) -> None:
-    code, out, err = run_cli(history_repo.path, "history", "-n", "all", "--format", "csv")
+    code, out, err = mlrepro(history_repo.path, "history", "-n", "all", "--format", "csv")
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == "commit,time,date,subject," + ",".join(ALL), out
@@ -241,7 +215,7 @@ def test_cli_csv_and_json(history_repo: HistoryRepo) -> None:
     assert lines[15 - MISSING].endswith("rate 0.06,,,,"), out
     assert len(lines) == 16, out
 
-    code, out, err = run_cli(history_repo.path, "history", "-n", "2", "--format", "json")
+    code, out, err = mlrepro(history_repo.path, "history", "-n", "2", "--format", "json")
     assert code == 0, err
     assert json.loads(out)["commits"] == [
         expected_commit(history_repo, i, ALL) for i in (14, 13)
@@ -251,7 +225,7 @@ def test_cli_csv_and_json(history_repo: HistoryRepo) -> None:
 def test_cli_plot(history_repo: HistoryRepo, tmp_path: Path) -> None:
     first, second = tmp_path / "a.png", tmp_path / "b.png"
     for path in (first, second):
-        code, _, err = run_cli(history_repo.path, "history", "-n", "all", "--plot", str(path))
+        code, _, err = mlrepro(history_repo.path, "history", "-n", "all", "--plot", str(path))
         assert (code, err) == (0, f"wrote {path}\n"), err
     assert first.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert first.read_bytes() == second.read_bytes(), "the PNG is not reproducible"
@@ -272,12 +246,12 @@ def test_cli_plot(history_repo: HistoryRepo, tmp_path: Path) -> None:
     ],
 )
 def test_cli_user_errors_exit_2(history_repo: HistoryRepo, argv: list[str], message: str) -> None:
-    code, out, err = run_cli(history_repo.path, "history", *argv)
+    code, out, err = mlrepro(history_repo.path, "history", *argv, code=None)
     assert (code, out, err) == (2, "", message.format(repo=history_repo.path))
 
 
 def test_cli_bad_count_is_a_usage_error(history_repo: HistoryRepo) -> None:
-    code, _, err = run_cli(history_repo.path, "history", "-n", "0")
+    code, _, err = mlrepro(history_repo.path, "history", "-n", "0", code=None)
     assert code == 2 and "'0': not a positive number or 'all'" in err, err
 
 
@@ -286,29 +260,68 @@ def test_dvc_yaml_missing_at_tip(tmp_path: Path) -> None:
     git(tmp_path, "init", "-q", "-b", "main")
     git(tmp_path, "add", "-A")
     git(tmp_path, "commit", "-q", "-m", "no pipeline")
-    code, _, err = run_cli(tmp_path, "history")
+    code, _, err = mlrepro(tmp_path, "history", code=None)
     assert (code, err.split(" (commit")[0]) == (2, "mlrepro: error: dvc.yaml at HEAD: not found")
 
 
-def test_metrics_files_resolves_vars_wdir_and_top_level() -> None:
-    text = b"""
+VARS_DVC_YAML = """\
 vars:
   - params.yaml
-  - paths: {out: results}
-    name: m
 stages:
-  a:
-    cmd: x
-    wdir: sub
-    metrics: ['../${paths.out}/${name}.json', {scores.yaml: {cache: false}}]
-  b:
-    foreach: [1, 2]
-    do: {cmd: x, metrics: ["${item}.json"]}
-metrics: [top.json, results/m.json]
+  evaluate:
+    foreach: ${parts}
+    do:
+      cmd: python evaluate.py ${item}
+      metrics:
+        - ${paths.metrics}/${item}.json:
+            cache: false
+metrics:
+  - ${paths.metrics}/summary.json
 """
-    assert metrics_files(text, "dvc.yaml") == ("results/m.json", "sub/scores.yaml", "top.json")
-    with pytest.raises(MlreproError, match=r"cannot resolve \$\{train.x\} from its inline vars"):
-        metrics_files(b"stages: {a: {cmd: x, metrics: ['${train.x}']}}", "dvc.yaml")
+
+
+def test_vars_params_yaml_and_foreach(tmp_path: Path) -> None:
+    """`vars: [params.yaml]`, a foreach stage and a top-level metrics entry, all interpolated
+    from params.yaml: the files and values `dvc metrics show -A` gives."""
+    git(tmp_path, "init", "-q", "-b", "main")
+    dvc = subprocess.run(["dvc", "init", "-q"], cwd=tmp_path, env=tool_env(), capture_output=True)
+    assert dvc.returncode == 0, dvc.stderr
+    (tmp_path / "dvc.yaml").write_text(VARS_DVC_YAML)
+    (tmp_path / "params.yaml").write_text("parts: [valid, test]\npaths: {metrics: evaluate}\n")
+    (tmp_path / "evaluate").mkdir()
+    for i in range(3):
+        for name in ("valid", "test", "summary"):
+            auc = {"roc_auc": round(0.5 + i / 10 + len(name) / 100, 4)}
+            (tmp_path / "evaluate" / f"{name}.json").write_text(json.dumps(auc))
+        git(tmp_path, "add", "-A")
+        git(tmp_path, "commit", "-q", "-m", f"run {i}", when=START + 60 * i)
+    files = ["evaluate/valid.json", "evaluate/test.json", "evaluate/summary.json"]
+    result = metric_history(tmp_path, limit=None)
+    assert list(result.files) == files
+    shown = subprocess.run(
+        ["dvc", "metrics", "show", "-A", "--json"],
+        cwd=tmp_path,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert shown.returncode == 0, shown.stderr
+    by_dvc = {
+        sha: {f"{f}:{k}": v for f in files for k, v in flatten(entry["data"][f]["data"]).items()}
+        for sha, entry in json.loads(shown.stdout).items()
+        if sha != "workspace"
+    }
+    assert {p.commit.sha: p.values for p in result.points} == by_dvc
+
+    (tmp_path / "dvc.yaml").write_text("stages: {a: {cmd: x, metrics: ['${paths.x}']}}\n")
+    git(tmp_path, "commit", "-q", "-am", "a reference to nothing")
+    assert mlrepro(tmp_path, "history", code=None) == (
+        2,
+        "",
+        "mlrepro: error: dvc.yaml at HEAD: stages.a.metrics: cannot resolve ${paths.x}: "
+        "'paths' has no 'x'\n",
+    )
 
 
 def test_parse_metrics() -> None:

@@ -9,8 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ import pytest
 
 from mlrepro.remote.core import CREDENTIALS_HINT, tracked_secrets
 from tests.conftest import PROJECT, Repo, tool_env
+from tests.runner import Result, mlrepro, mlrepro_process, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -98,22 +97,13 @@ def run(
     )
 
 
-def mlrepro(
-    repo: Path, *args: str, code: int = 0, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    # `python -m mlrepro.remote` is `mlrepro remote` (the same add_commands and error handling)
-    result = run(repo, sys.executable, "-m", "mlrepro.remote", *args, env=env)
-    assert result.returncode == code, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
-
-
 def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
     assert result.returncode == 0, f"{result.args}\n{result.stdout}\n{result.stderr}"
     return result
 
 
 def add_remote(repo: Repo, s3: S3, bucket: str) -> None:
-    mlrepro(repo.path, "add", f"s3://{bucket}/dvc", "--endpoint", s3.endpoint)
+    mlrepro(repo.path, "remote", "add", f"s3://{bucket}/dvc", "--endpoint", s3.endpoint)
     repo.commit_all("remote")
 
 
@@ -150,7 +140,7 @@ def test_round_trip_into_a_fresh_clone(pipeline_repo: Repo, s3: S3, tmp_path: Pa
     assert "testing" not in config and "verify = true" in config, config
 
     clone = fresh_clone(pipeline_repo, tmp_path)
-    pulled = mlrepro(clone.path, "pull", "--json")
+    pulled = mlrepro(clone.path, "remote", "pull", "--json")
     assert json.loads(pulled.stdout)["ok"], pulled.stdout
     files = cached_files(pipeline_repo.path)
     names = {p.relative_to(pipeline_repo.path).as_posix() for p in files}
@@ -198,21 +188,23 @@ def test_corrupt_object_is_named_and_never_left(s3: S3, tmp_path: Path, damage: 
     repo = small_repo(tmp_path)
     bucket = s3.bucket()
     add_remote(repo, s3, bucket)
-    mlrepro(repo.path, "push")
+    mlrepro(repo.path, "remote", "push")
     key = object_key(repo, "data/parts/p0001.bin")
     good = s3.get(bucket, key)
     bad = bytes([good[0] ^ 1]) + good[1:] if damage == "bitflip" else good[:-10]
     s3.put(bucket, key, bad)
     md5 = key.replace("/", "").removeprefix("dvcfilesmd5")
 
-    verify = mlrepro(repo.path, "verify", code=1)
+    verify = mlrepro(repo.path, "remote", "verify", code=1)
     assert f"data/parts/p0001.bin: corrupt in the remote (s3://{bucket}/{key})" in verify.stdout
     assert f"md5 expected {md5}, actual " in verify.stdout, verify.stdout
-    report = json.loads(mlrepro(repo.path, "verify", "--rev", "HEAD", "--json", code=1).stdout)
+    report = json.loads(
+        mlrepro(repo.path, "remote", "verify", "--rev", "HEAD", "--json", code=1).stdout
+    )
     assert [p["paths"] for p in report["problems"]] == [["data/parts/p0001.bin"]]
 
     clone = fresh_clone(repo, tmp_path)
-    pulled = mlrepro(clone.path, "pull", code=1)
+    pulled = mlrepro(clone.path, "remote", "pull", code=1)
     assert f"data/parts/p0001.bin: corrupt in the remote (s3://{bucket}/{key})" in pulled.stdout
     assert not (clone.path / "data" / "parts" / "p0001.bin").exists()
     for path in cached_files(clone.path):  # whatever was checked out is right
@@ -229,12 +221,12 @@ def test_pull_removes_damage_even_without_dvc_verify(s3: S3, tmp_path: Path) -> 
     repo = small_repo(tmp_path)
     bucket = s3.bucket()
     add_remote(repo, s3, bucket)
-    mlrepro(repo.path, "push")
+    mlrepro(repo.path, "remote", "push")
     key = object_key(repo, "data/single.txt")
     s3.put(bucket, key, b"one linE\n")
     clone = fresh_clone(repo, tmp_path)
     clone.dvc("remote", "modify", "--local", "storage", "verify", "false")
-    pulled = mlrepro(clone.path, "pull", code=1)
+    pulled = mlrepro(clone.path, "remote", "pull", code=1)
     assert "data/single.txt: corrupt in the workspace (data/single.txt)" in pulled.stdout
     assert not (clone.path / "data" / "single.txt").exists()
 
@@ -250,7 +242,7 @@ def test_credentials_from_local_config_only(s3: S3, tmp_path: Path) -> None:
     assert tracked_secrets(repo.path) == []
     assert "testing" in (repo.path / ".dvc" / "config.local").read_text()
     assert repo.git("status", "--porcelain").stdout == ""  # config.local is git-ignored
-    mlrepro(repo.path, "verify", env=env)
+    mlrepro_process(repo.path, "remote", "verify", env=dict.fromkeys(CREDENTIALS))
     (repo.path / ".dvc" / "config").write_text(
         (repo.path / ".dvc" / "config").read_text() + "    secret_access_key = oops\n"
     )
@@ -271,23 +263,21 @@ def test_killed_push_then_push_again(s3: S3, tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
-    while len(s3.keys(bucket)) < 5 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: len(s3.keys(bucket)) >= 5, what="5 objects pushed", interval=0.05)
     os.killpg(push.pid, signal.SIGKILL)
     push.wait()
     partial = len(s3.keys(bucket))
     assert 0 < partial < 202, partial  # killed mid-transfer
-    mlrepro(repo.path, "push")
+    mlrepro(repo.path, "remote", "push")
     assert len(s3.keys(bucket)) == 202
-    mlrepro(repo.path, "verify")
+    mlrepro(repo.path, "remote", "verify")
     clone = fresh_clone(repo, tmp_path)
-    assert json.loads(mlrepro(clone.path, "pull", "--json").stdout)["files"] == 201
+    assert json.loads(mlrepro(clone.path, "remote", "pull", "--json").stdout)["files"] == 201
     for path in cached_files(repo.path):
         assert filecmp.cmp(path, clone.path / path.relative_to(repo.path), shallow=False)
 
 
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+def one_line_error(result: Result) -> str:
     assert result.stdout == "", result.stdout
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -303,28 +293,28 @@ def test_faults_are_one_line_and_lose_nothing(s3: S3, tmp_path: Path) -> None:
 
     repo.dvc("remote", "modify", "storage", "url", "s3://no-such-bucket/dvc")
     for verb in ("push", "verify", "pull"):
-        line = one_line_error(mlrepro(repo.path, verb, code=2))
+        line = one_line_error(mlrepro(repo.path, "remote", verb, code=2))
         assert "bucket 'no-such-bucket' does not exist" in line and s3.endpoint in line, line
 
     repo.dvc("remote", "modify", "storage", "url", f"s3://{bucket}/dvc")
     s3.require_auth(True)
     try:
         for verb in ("push", "verify"):
-            line = one_line_error(mlrepro(repo.path, verb, code=2))
+            line = one_line_error(mlrepro(repo.path, "remote", verb, code=2))
             assert f"access to bucket '{bucket}' denied" in line and s3.endpoint in line, line
     finally:
         s3.require_auth(False)
 
     down = f"http://127.0.0.1:{free_port()}"
     repo.dvc("remote", "modify", "storage", "endpointurl", down)
-    line = one_line_error(mlrepro(repo.path, "push", code=2))
+    line = one_line_error(mlrepro(repo.path, "remote", "push", code=2))
     assert f"at {down}): cannot reach the S3 endpoint" in line, line
 
     assert {p: p.read_bytes() for p in cached_files(repo.path)} == before
     assert sorted((repo.path / ".dvc" / "cache").rglob("*")) == cache
 
 
-def no_secret(repo: Path, *results: subprocess.CompletedProcess[str]) -> None:
+def no_secret(repo: Path, *results: Result) -> None:
     for result in results:
         assert SECRET not in result.stdout + result.stderr, result
     assert SECRET not in (repo / ".dvc" / "config").read_text()
@@ -351,7 +341,7 @@ def test_add_refuses_credentials_and_never_echoes_them(
 ) -> None:
     repo = small_repo(tmp_path)
     before = (repo.path / ".dvc" / "config").read_text()
-    result = mlrepro(repo.path, "add", *args, code=2)
+    result = mlrepro(repo.path, "remote", "add", *args, code=2)
     line = one_line_error(result)
     assert line.startswith(f"mlrepro: error: {named}") and line.endswith(CREDENTIALS_HINT), line
     no_secret(repo.path, result)
@@ -360,9 +350,11 @@ def test_add_refuses_credentials_and_never_echoes_them(
 
 def test_add_refuses_other_urls(tmp_path: Path) -> None:
     repo = small_repo(tmp_path)
-    line = one_line_error(mlrepro(repo.path, "add", "gs://bucket/x", code=2))
+    line = one_line_error(mlrepro(repo.path, "remote", "add", "gs://bucket/x", code=2))
     assert "gs://bucket/x: not an S3 URL" in line
-    line = one_line_error(mlrepro(repo.path, "add", "s3://b/x", "--endpoint", "host:5555", code=2))
+    line = one_line_error(
+        mlrepro(repo.path, "remote", "add", "s3://b/x", "--endpoint", "host:5555", code=2)
+    )
     assert line == "mlrepro: error: --endpoint host:5555: not an http(s) URL (http://HOST[:PORT])"
 
 
@@ -374,7 +366,7 @@ def test_every_command_refuses_a_tracked_secret(s3: S3, tmp_path: Path) -> None:
     # the case: a secret set in the tracked config with plain `dvc remote modify`
     repo.dvc("remote", "modify", "storage", "secret_access_key", SECRET)
     for verb in verbs:
-        result = mlrepro(repo.path, *verb, code=2)
+        result = mlrepro(repo.path, "remote", *verb, code=2)
         assert one_line_error(result) == (
             "mlrepro: error: .dvc/config: 'remote \"storage\"'.secret_access_key: a credential "
             "in a tracked file; move it: dvc remote modify --local storage secret_access_key ..."
@@ -385,8 +377,8 @@ def test_every_command_refuses_a_tracked_secret(s3: S3, tmp_path: Path) -> None:
     repo.dvc("remote", "modify", "--unset", "storage", "secret_access_key")
     repo.dvc("remote", "modify", "--local", "storage", "access_key_id", "testing")
     repo.dvc("remote", "modify", "--local", "storage", "secret_access_key", SECRET)
-    mlrepro(repo.path, "push")
-    mlrepro(repo.path, "verify")
+    mlrepro(repo.path, "remote", "push")
+    mlrepro(repo.path, "remote", "verify")
     assert tracked_secrets(repo.path) == []
     no_secret(repo.path)
 
@@ -394,7 +386,7 @@ def test_every_command_refuses_a_tracked_secret(s3: S3, tmp_path: Path) -> None:
     endpoint = s3.endpoint.replace("http://", f"http://testing:{SECRET}@")
     repo.dvc("remote", "modify", "storage", "endpointurl", endpoint)
     for verb in verbs:
-        result = mlrepro(repo.path, *verb, code=2)
+        result = mlrepro(repo.path, "remote", *verb, code=2)
         assert one_line_error(result) == (
             "mlrepro: error: .dvc/config: 'remote \"storage\"'.endpointurl: a credential in a "
             "tracked file; set the URL without it (dvc remote modify storage endpointurl URL), "
@@ -408,7 +400,7 @@ def test_an_unreadable_tracked_config_is_named_without_its_lines(tmp_path: Path)
     config = repo.path / ".dvc" / "config"
     config.write_text(config.read_text() + f"secret_access_key {SECRET}\n")
     lines = config.read_text().count("\n")
-    result = mlrepro(repo.path, "push", code=2)
+    result = mlrepro(repo.path, "remote", "push", code=2)
     assert (
         one_line_error(result)
         == f"mlrepro: error: .dvc/config: not a valid DVC config (line {lines})"
@@ -418,5 +410,5 @@ def test_an_unreadable_tracked_config_is_named_without_its_lines(tmp_path: Path)
 
 def test_help_ends_with_an_example() -> None:
     for verb in ("add", "push", "pull", "verify"):
-        result = run(PROJECT, sys.executable, "-m", "mlrepro.remote", verb, "--help")
-        assert result.returncode == 0 and "Example: mlrepro remote" in result.stdout, verb
+        result = mlrepro(PROJECT, "remote", verb, "--help")
+        assert result.code == 0 and "Example: mlrepro remote" in result.stdout, verb

@@ -4,13 +4,12 @@ mlrepro) leaves no dvc process and aborts the multipart upload it had started.""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,14 +18,9 @@ import pytest
 
 from mlrepro.remote import uploads
 from mlrepro.remote.transfer import push
-from tests.conftest import Repo, tool_env
-from tests.e2e.test_remote import (  # noqa: F401 - s3 is a fixture
-    S3,
-    add_remote,
-    mlrepro,
-    s3,
-    small_repo,
-)
+from tests.conftest import Repo
+from tests.e2e.test_remote import S3, add_remote, s3, small_repo  # noqa: F401 - s3 is a fixture
+from tests.runner import mlrepro, processes_in, start_mlrepro, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -78,7 +72,7 @@ def test_push_refuses_a_corrupt_cache_object(
     bad = flip_bit(cache_path(repo, md5))
     name = f".dvc/cache/files/md5/{md5[:2]}/{md5[2:]}"
 
-    result = mlrepro(repo.path, "push", code=1)
+    result = mlrepro(repo.path, "remote", "push", code=1)
     assert result.stdout.splitlines() == [
         f"{name}: corrupt in the local cache ({owner}): md5 expected "
         f"{md5.removesuffix('.dir')}, actual {hashlib.md5(bad).hexdigest()}",
@@ -86,16 +80,16 @@ def test_push_refuses_a_corrupt_cache_object(
         "nothing was sent",
     ], result.stdout
     assert s3.keys(bucket) == []  # not even the intact objects
-    report = json.loads(mlrepro(repo.path, "push", "--json", code=1).stdout)
+    report = json.loads(mlrepro(repo.path, "remote", "push", "--json", code=1).stdout)
     assert [(p["object"], p["outputs"]) for p in report["problems"]] == [(name, [output])]
 
     # the fix the README gives: drop the object, store the intact work tree copy again
     cache_path(repo, md5).unlink()
     repo.dvc("commit", "--force", "--quiet", output)
-    pushed = mlrepro(repo.path, "push")
+    pushed = mlrepro(repo.path, "remote", "push")
     assert "hashed 5 object(s)" in pushed.stdout, pushed.stdout
     assert len(s3.keys(bucket)) == 5  # 3 parts, their listing, single.txt
-    mlrepro(repo.path, "verify")
+    mlrepro(repo.path, "remote", "verify")
 
 
 def test_push_hashes_only_what_the_remote_lacks(
@@ -105,30 +99,13 @@ def test_push_hashes_only_what_the_remote_lacks(
     repo = small_repo(tmp_path)
     bucket = s3.bucket()
     add_remote(repo, s3, bucket)
-    first = mlrepro(repo.path, "push")
+    first = mlrepro(repo.path, "remote", "push")
     assert first.stdout.splitlines()[0].startswith("hashed 5 object(s), "), first.stdout
     (repo.path / "data" / "parts" / "p0003.bin").write_bytes(b"new part")
     repo.dvc("add", "-q", "data/parts")
-    again = mlrepro(repo.path, "push")  # the new part and the new listing
+    again = mlrepro(repo.path, "remote", "push")  # the new part and the new listing
     assert again.stdout.splitlines()[0].startswith("hashed 2 object(s)"), again.stdout
     assert len(s3.keys(bucket)) == 7
-
-
-def processes_in(folder: Path) -> list[str]:
-    """`pid cmdline` of every live process whose working directory is in `folder` (/proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cwd = os.readlink(entry / "cwd")
-            state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:  # gone, or not ours to read
-            continue
-        if state != "Z" and (cwd == str(folder) or cwd.startswith(f"{folder}/")):
-            found.append(f"{entry.name} {cmdline}")
-    return found
 
 
 @pytest.fixture
@@ -158,30 +135,30 @@ def start_upload(server: S3, bucket: str, key: str) -> tuple[str, str]:
 def push_until_multipart(repo: Repo, server: S3, bucket: str) -> subprocess.Popen[str]:
     """`mlrepro remote push` in the background, returned once its multipart upload is open."""
     before = set(open_uploads(server, bucket))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlrepro.remote", "push"],
-        cwd=repo.path,
-        env=tool_env(),
+    proc = start_mlrepro(
+        repo.path,
+        "remote",
+        "push",
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
         start_new_session=True,  # a signal for it never reaches pytest
     )
-    deadline = time.monotonic() + 120
-    while not set(open_uploads(server, bucket)) - before:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            out, err = proc.communicate()
-            raise AssertionError(f"no multipart upload seen; exit {proc.returncode}\n{out}\n{err}")
-        time.sleep(0.02)
+    wait_for(
+        lambda: set(open_uploads(server, bucket)) - before or proc.poll() is not None,
+        timeout=120,
+        what="a multipart upload",
+    )
+    if not set(open_uploads(server, bucket)) - before:  # the push ended first
+        out, err = proc.communicate()
+        raise AssertionError(f"no multipart upload seen; exit {proc.returncode}\n{out}\n{err}")
     return proc
 
 
 def gone(folder: Path, seconds: float) -> list[str]:
     """The processes still in `folder` after waiting up to `seconds` for them to exit."""
-    deadline = time.monotonic() + seconds
-    while (left := processes_in(folder)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return left
+    with contextlib.suppress(AssertionError):
+        wait_for(lambda: not processes_in(folder), timeout=seconds, what="them", interval=0.05)
+    return processes_in(folder)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -207,9 +184,9 @@ def test_interrupted_push_stops_dvc_and_aborts_its_upload(
         f"under s3://{bucket}/dvc/; push again to finish"
     ], err
 
-    mlrepro(big_repo.path, "push")
+    mlrepro(big_repo.path, "remote", "push")
     assert f"dvc/files/md5/{md5_of(big_repo, 'data/big.bin')[:2]}" in str(s3.keys(bucket))
-    mlrepro(big_repo.path, "verify")
+    mlrepro(big_repo.path, "remote", "verify")
 
 
 def test_killed_mlrepro_takes_dvc_with_it(

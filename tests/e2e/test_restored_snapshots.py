@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import Repo, make_runner
 from tests.e2e.test_remote import CREDENTIALS, S3, s3  # noqa: F401 - s3 is a fixture
+from tests.runner import mlrepro
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +36,7 @@ def test_restored_snapshots_are_in_the_cache(pipeline_template: Repo, tmp_path: 
     repo.dvc("checkout")  # used to delete every restored snapshot folder
     folders = pinned_folders(repo)
     assert folders and all(f.is_dir() and any(f.iterdir()) for f in folders), folders
-    repo.run("mlrepro", "snapshot", "verify", "--all")
+    mlrepro(repo.path, "snapshot", "verify", "--all")
 
 
 def test_plain_dvc_push_and_pull_carry_restored_snapshots(
@@ -46,7 +47,7 @@ def test_plain_dvc_push_and_pull_carry_restored_snapshots(
     first = fresh_clone(pipeline_template, tmp_path / "first")
     first.dvc("repro")
     bucket = s3.bucket()
-    first.run("mlrepro", "remote", "add", f"s3://{bucket}/dvc", "--endpoint", s3.endpoint)
+    mlrepro(first.path, "remote", "add", f"s3://{bucket}/dvc", "--endpoint", s3.endpoint)
     first.dvc("push", env=CREDENTIALS)
 
     second = fresh_clone(pipeline_template, tmp_path / "second")
@@ -57,5 +58,5 @@ def test_plain_dvc_push_and_pull_carry_restored_snapshots(
         names = sorted(p.name for p in folder.rglob("*") if p.is_file())
         match, mismatch, errors = filecmp.cmpfiles(folder, twin, names, shallow=False)
         assert (mismatch, errors) == ([], []) and match, (folder, mismatch, errors)
-    second.run("mlrepro", "snapshot", "verify", "--all")
+    mlrepro(second.path, "snapshot", "verify", "--all")
     assert "ingest" not in second.dvc("status").stdout  # pulled outputs: nothing to re-run

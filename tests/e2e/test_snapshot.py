@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import shutil
 import signal
 import subprocess
-import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from mlrepro.snapshot import store
-from tests.conftest import PROJECT, Repo, tool_env
+from mlrepro.snapshot.immutable import unprotect, unprotect_tree
+from tests.conftest import PROJECT, Repo
+from tests.runner import mlrepro, mlrepro_process, start_mlrepro, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -54,27 +58,21 @@ def snap_repo(tmp_path: Path) -> Repo:
     return repo
 
 
-def mlrepro(repo: Repo, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
-    result = repo.run("mlrepro", *args, check=False)
-    assert result.returncode == code, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
-
-
 def listed(repo: Repo, source: str) -> list[dict[str, Any]]:
-    return list(json.loads(mlrepro(repo, "snapshot", "list", source, "--json").stdout))
+    return list(json.loads(mlrepro(repo.path, "snapshot", "list", source, "--json").stdout))
 
 
 def test_take_list_show_pin(snap_repo: Repo) -> None:
-    out = mlrepro(snap_repo, "snapshot", "take", "items").stdout
+    out = mlrepro(snap_repo.path, "snapshot", "take", "items").stdout
     assert out.startswith("took items@"), out
     [entry] = listed(snap_repo, "items")
     assert (entry["rows"], entry["bytes"], entry["pinned"]) == (3, len(ITEMS), False)
 
-    again = mlrepro(snap_repo, "snapshot", "take", "items").stdout
+    again = mlrepro(snap_repo.path, "snapshot", "take", "items").stdout
     assert again == f"items: content identical to items@{entry['id']}; reusing it\n"
     assert len(listed(snap_repo, "items")) == 1
 
-    shown = json.loads(mlrepro(snap_repo, "snapshot", "show", "items@latest", "--json").stdout)
+    shown = json.loads(mlrepro(snap_repo.path, "snapshot", "show", "items@latest", "--json").stdout)
     assert shown["id"] == entry["id"] and shown["source"] == "items"
     assert shown["definition"] == {"key": ["item_id"], "name": "items", "path": "raw/items.csv"}
     [file] = shown["files"]
@@ -87,7 +85,7 @@ def test_take_list_show_pin(snap_repo: Repo) -> None:
     assert (snap_repo.path / "data/snapshots/items" / f"{entry['id']}.dvc").is_file()
 
     prefix = entry["id"][:10]
-    mlrepro(snap_repo, "snapshot", "pin", f"items@{prefix}")
+    mlrepro(snap_repo.path, "snapshot", "pin", f"items@{prefix}")
     assert snap_repo.read_yaml("params.yaml")["ingest"]["pins"] == {"items": entry["id"]}
     assert listed(snap_repo, "items")[0]["pinned"] is True
     assert "params.yaml" in snap_repo.git("status", "--porcelain").stdout
@@ -95,7 +93,7 @@ def test_take_list_show_pin(snap_repo: Repo) -> None:
 
 def test_directory_glob_and_as_of_sources(snap_repo: Repo) -> None:
     for name in ("parts", "globbed", "early"):
-        mlrepro(snap_repo, "snapshot", "take", name)
+        mlrepro(snap_repo.path, "snapshot", "take", name)
     files = {
         name: [f["path"] for f in shown_files(snap_repo, f"{name}@latest")]
         for name in ("parts", "globbed")
@@ -110,13 +108,13 @@ def test_directory_glob_and_as_of_sources(snap_repo: Repo) -> None:
     first = early["sha256"]
     with open(snap_repo.path / "raw/items.csv", "a") as fh:  # a later row: same as_of, same bytes
         fh.write("4,green,9.0,2024-02-01\n")
-    out = mlrepro(snap_repo, "snapshot", "take", "early").stdout
+    out = mlrepro(snap_repo.path, "snapshot", "take", "early").stdout
     assert "content identical" in out, out
     assert shown_files(snap_repo, "early@latest")[0]["sha256"] == first
 
 
 def shown_files(repo: Repo, ref: str) -> list[dict[str, Any]]:
-    shown = json.loads(mlrepro(repo, "snapshot", "show", ref, "--json").stdout)
+    shown = json.loads(mlrepro(repo.path, "snapshot", "show", ref, "--json").stdout)
     return list(shown["files"])
 
 
@@ -130,8 +128,8 @@ def shown_files(repo: Repo, ref: str) -> list[dict[str, Any]]:
     ],
 )
 def test_bad_refs_are_one_line_exit_2(snap_repo: Repo, args: list[str], message: str) -> None:
-    mlrepro(snap_repo, "snapshot", "take", "items")
-    result = mlrepro(snap_repo, "snapshot", *args, code=2)
+    mlrepro(snap_repo.path, "snapshot", "take", "items")
+    result = mlrepro(snap_repo.path, "snapshot", *args, code=2)
     assert result.stderr == f"mlrepro: error: {message}\n" or result.stderr.startswith(
         f"mlrepro: error: {message}"
     ), result.stderr
@@ -139,13 +137,15 @@ def test_bad_refs_are_one_line_exit_2(snap_repo: Repo, args: list[str], message:
 
 
 def test_ambiguous_prefix(snap_repo: Repo) -> None:
-    mlrepro(snap_repo, "snapshot", "take", "items")
+    mlrepro(snap_repo.path, "snapshot", "take", "items")
+    [first] = listed(snap_repo, "items")
     (snap_repo.path / "raw/items.csv").write_text(ITEMS + "4,green,9.0,2024-02-01\n")
-    time.sleep(1)  # ids carry the time to the second
-    mlrepro(snap_repo, "snapshot", "take", "items")
+    taken_at = first["id"].split("-")[0]  # ids carry the time to the second
+    wait_for(lambda: f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}" > taken_at, what="the next second")
+    mlrepro(snap_repo.path, "snapshot", "take", "items")
     ids = [e["id"] for e in listed(snap_repo, "items")]
     common = ids[0][:4]  # the year: shared by both ids
-    result = mlrepro(snap_repo, "snapshot", "show", f"items@{common}", code=2)
+    result = mlrepro(snap_repo.path, "snapshot", "show", f"items@{common}", code=2)
     assert "is ambiguous" in result.stderr, result.stderr
 
 
@@ -168,7 +168,7 @@ def test_bad_sources_change_nothing(snap_repo: Repo, tmp_path: Path) -> None:
         "empty": "params.yaml: ingest.sources.empty: 'raw/*.parquet' matches no file in the repo",
     }
     for name, message in expected.items():
-        result = mlrepro(snap_repo, "snapshot", "take", name, code=2)
+        result = mlrepro(snap_repo.path, "snapshot", "take", name, code=2)
         assert result.stderr.startswith(f"mlrepro: error: {message}"), result.stderr
     assert not (snap_repo.path / "data" / "snapshots").exists() or not any(
         p.suffix == ".json" for p in (snap_repo.path / "data" / "snapshots").rglob("*")
@@ -181,12 +181,12 @@ def damage_cases() -> list[str]:
 
 @pytest.mark.parametrize("damage", damage_cases())
 def test_verify_names_damaged_files(snap_repo: Repo, damage: str) -> None:
-    mlrepro(snap_repo, "snapshot", "take", "items")
-    mlrepro(snap_repo, "snapshot", "pin", "items@latest")
-    assert mlrepro(snap_repo, "snapshot", "verify").stdout.endswith("ok\n")
+    mlrepro(snap_repo.path, "snapshot", "take", "items")
+    mlrepro(snap_repo.path, "snapshot", "pin", "items@latest")
+    assert mlrepro(snap_repo.path, "snapshot", "verify").stdout.endswith("ok\n")
     [entry] = listed(snap_repo, "items")
     target = snap_repo.path / "data/snapshots/items" / entry["id"] / "items.csv"
-    store.unprotect(target)  # a platform without the immutable flag
+    unprotect(target)  # a platform without the immutable flag
     target.chmod(0o644)  # as root would write, read-only bits or not
     if damage == "edited":
         target.write_text(ITEMS.replace("2.5", "9.5"))
@@ -196,7 +196,7 @@ def test_verify_names_damaged_files(snap_repo: Repo, damage: str) -> None:
         target.unlink()
     else:
         (target.parent / "more.csv").write_text("x\n")
-    result = mlrepro(snap_repo, "snapshot", "verify", "--json", code=1)
+    result = mlrepro(snap_repo.path, "snapshot", "verify", "--json", code=1)
     report = json.loads(result.stdout)
     problems = report["problems"]
     kinds = {(p["copy"], p["file"]): p["kind"] for p in problems}
@@ -218,21 +218,21 @@ def test_verify_names_damaged_files(snap_repo: Repo, damage: str) -> None:
 
 
 def test_verify_finds_a_corrupt_cache_object(snap_repo: Repo) -> None:
-    mlrepro(snap_repo, "snapshot", "take", "items")
+    mlrepro(snap_repo.path, "snapshot", "take", "items")
     [entry] = listed(snap_repo, "items")
     folder = snap_repo.path / "data/snapshots/items" / entry["id"]
     manifest = json.loads(folder.with_suffix(".json").read_text())
     md5 = manifest["files"][0]["md5"]
     cached = snap_repo.path / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
     assert cached.is_file()
-    store.unprotect_tree(folder)  # the flag is on the inode: the cache object's too
+    unprotect_tree(folder)  # the flag is on the inode: the cache object's too
     shutil.rmtree(folder)  # only the cache holds the bytes now
     cached.chmod(0o644)
     data = bytearray(cached.read_bytes())
     data[5] ^= 0xFF  # one flipped bit, same size: DVC trusts it
     cached.write_bytes(bytes(data))
     cached.chmod(0o444)
-    result = mlrepro(snap_repo, "snapshot", "verify", "--all", code=1)
+    result = mlrepro(snap_repo.path, "snapshot", "verify", "--all", code=1)
     assert f"items@{entry['id']}: items.csv: cache corrupt" in result.stdout, result.stdout
 
 
@@ -245,22 +245,54 @@ def test_killed_take_leaves_no_partial_snapshot(snap_repo: Repo) -> None:
     params = snap_repo.read_yaml("params.yaml")
     params["ingest"]["sources"]["big"] = {"path": "raw/big.csv"}
     (snap_repo.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for delay in (0.8, 1.5, 2.5):
-        proc = subprocess.Popen(
-            ["mlrepro", "snapshot", "take", "big"], cwd=snap_repo.path, env=tool_env()
-        )
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    size, folder = big.stat().st_size, snap_repo.path / "data/snapshots/big"
+    for moment in ("copying", "copied", "in place"):
+        proc = start_mlrepro(snap_repo.path, "snapshot", "take", "big")
+        reached = functools.partial(take_reached, moment, folder, size, folders(folder))
+        kill_when(proc, reached, moment)
         snapshots = listed(snap_repo, "big")
         assert len(snapshots) <= 1
         if snapshots:  # the kill came after the commit: the snapshot is whole
-            mlrepro(snap_repo, "snapshot", "verify", "big", "--all")
-    mlrepro(snap_repo, "snapshot", "take", "big")
+            mlrepro(snap_repo.path, "snapshot", "verify", "big", "--all")
+    mlrepro(snap_repo.path, "snapshot", "take", "big")
     assert len(listed(snap_repo, "big")) == 1
-    mlrepro(snap_repo, "snapshot", "verify", "big", "--all")
+    mlrepro(snap_repo.path, "snapshot", "verify", "big", "--all")
     leftovers = list((snap_repo.path / "data/snapshots/big").glob(".tmp-*"))
     assert leftovers == []
+
+
+def kill_when(proc: subprocess.Popen[str], reached: Callable[[], bool], what: str) -> None:
+    """SIGKILL `proc` as soon as `reached()` holds (at once if it has ended before)."""
+    wait_for(lambda: reached() or proc.poll() is not None, timeout=300, what=what)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def take_reached(moment: str, folder: Path, size: int, before: set[str]) -> bool:
+    """Whether a take of one file of `size` bytes into `folder` (whose snapshot folders were
+    `before`) is `copying` it, has `copied` all of it (not yet in place) or put it `in place`."""
+    copied = sizes(folder.glob(".tmp-*/*"))
+    if moment == "copying":
+        return any(0 < n < size for n in copied)
+    if moment == "copied":
+        return size in copied
+    return bool(folders(folder) - before)
+
+
+def sizes(paths: Iterable[Path]) -> list[int]:
+    """The sizes of the files that still exist."""
+    found = []
+    for path in paths:
+        with contextlib.suppress(OSError):
+            found.append(path.stat().st_size)
+    return found
+
+
+def folders(folder: Path) -> set[str]:
+    """The snapshot folders (not temporary ones) under a source's folder."""
+    with contextlib.suppress(OSError):
+        return {p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    return set()
 
 
 def test_sql_source_is_byte_identical_when_physical_order_changes(snap_repo: Repo) -> None:
@@ -276,9 +308,7 @@ def test_sql_source_is_byte_identical_when_physical_order_changes(snap_repo: Rep
     params["ingest"]["sources"]["shop"] = {"sql": "SELECT name, price FROM t", "url_env": "SHOP_DB"}
     (snap_repo.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {"SHOP_DB": "sqlite:///shop.sqlite"}
-    first = snap_repo.run(
-        "env", *(f"{k}={v}" for k, v in env.items()), "mlrepro", "snapshot", "take", "shop"
-    )
+    first = mlrepro_process(snap_repo.path, "snapshot", "take", "shop", env=env)
     assert first.stdout.startswith("took shop@"), first.stdout
     [taken] = listed(snap_repo, "shop")
     written = snap_repo.path / "data" / "snapshots" / "shop" / taken["id"] / "shop.csv"
@@ -287,16 +317,14 @@ def test_sql_source_is_byte_identical_when_physical_order_changes(snap_repo: Rep
         rows = conn.execute("SELECT * FROM t WHERE id < 10").fetchall()
         conn.execute("DELETE FROM t WHERE id < 10")
         conn.executemany("INSERT INTO t VALUES (?, ?, ?)", rows[::-1])
-    again = snap_repo.run(
-        "env", "SHOP_DB=sqlite:///shop.sqlite", "mlrepro", "snapshot", "take", "shop"
-    )
+    again = mlrepro_process(snap_repo.path, "snapshot", "take", "shop", env=env)
     assert "content identical" in again.stdout, again.stdout
-    missing = snap_repo.run("mlrepro", "snapshot", "take", "shop", check=False)
-    assert missing.returncode == 2
+    missing = mlrepro(snap_repo.path, "snapshot", "take", "shop", code=None)
+    assert missing.code == 2
     assert "environment variable SHOP_DB" in missing.stderr, missing.stderr
 
 
-def run_on_terminal(repo: Repo, *args: str) -> tuple[int, str]:
+def run_on_terminal(repo: Repo, *argv: str) -> tuple[int, str]:
     """Run a command with stderr on a pseudo-terminal; its exit code and what it drew there."""
     import fcntl
     import os
@@ -306,9 +334,7 @@ def run_on_terminal(repo: Repo, *args: str) -> tuple[int, str]:
 
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    proc = subprocess.Popen(
-        args, cwd=repo.path, env=tool_env(), stdout=subprocess.DEVNULL, stderr=follower
-    )
+    proc = start_mlrepro(repo.path, *argv, stdout=subprocess.DEVNULL, stderr=follower)
     os.close(follower)
     drawn = b""
     while True:
@@ -342,7 +368,7 @@ def test_many_small_tables_match_pandas_and_show_progress(snap_repo: Repo) -> No
     params["ingest"]["sources"]["many"] = {"path": "raw/many"}
     (snap_repo.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
-    code, drawn = run_on_terminal(snap_repo, "mlrepro", "snapshot", "take", "many")
+    code, drawn = run_on_terminal(snap_repo, "snapshot", "take", "many")
     assert code == 0, drawn
     assert "take many" in drawn and "/252 files" in drawn, drawn
     files = {f["path"]: f for f in shown_files(snap_repo, "many@latest")}
@@ -354,7 +380,7 @@ def test_many_small_tables_match_pandas_and_show_progress(snap_repo: Repo) -> No
             assert (entry["rows"], entry["columns"]) == (len(df), expected), name
     assert files["nested/padded.csv"]["columns"] == {"a": "int64", "b": "str"}
 
-    code, drawn = run_on_terminal(snap_repo, "mlrepro", "snapshot", "verify", "many", "--all")
+    code, drawn = run_on_terminal(snap_repo, "snapshot", "verify", "many", "--all")
     assert code == 0 and "verify" in drawn and "/252 files" in drawn, drawn
-    quiet = mlrepro(snap_repo, "snapshot", "verify", "many", "--all")
+    quiet = mlrepro(snap_repo.path, "snapshot", "verify", "many", "--all")
     assert quiet.stderr == ""

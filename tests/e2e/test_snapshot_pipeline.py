@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlrepro.snapshot import store
+from mlrepro.snapshot.immutable import unprotect
 from tests.conftest import Repo
+from tests.runner import mlrepro
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +46,7 @@ def pinned_id(repo: Repo, source: str) -> str:
 
 def test_identical_content_reuses_the_pinned_snapshot(pipeline_repo: Repo) -> None:
     local_airlines(pipeline_repo)
-    out = pipeline_repo.run("mlrepro", "snapshot", "take", "airlines").stdout
+    out = mlrepro(pipeline_repo.path, "snapshot", "take", "airlines").stdout
     assert (
         out == f"airlines: content identical to airlines@{pinned_id(pipeline_repo, 'airlines')}"
         "; reusing it\n"
@@ -55,8 +56,8 @@ def test_identical_content_reuses_the_pinned_snapshot(pipeline_repo: Repo) -> No
 def test_new_pin_reruns_ingest(pipeline_repo: Repo) -> None:
     old = pinned_id(pipeline_repo, "airlines")
     local_airlines(pipeline_repo, "ZZ,Test Air Inc.\n")
-    pipeline_repo.run("mlrepro", "snapshot", "take", "airlines")
-    pipeline_repo.run("mlrepro", "snapshot", "pin", "airlines@latest")
+    mlrepro(pipeline_repo.path, "snapshot", "take", "airlines")
+    mlrepro(pipeline_repo.path, "snapshot", "pin", "airlines@latest")
     new = pinned_id(pipeline_repo, "airlines")
     assert new != old
     status = json.loads(pipeline_repo.dvc("status", "--json").stdout)
@@ -66,12 +67,8 @@ def test_new_pin_reruns_ingest(pipeline_repo: Repo) -> None:
     manifest = json.loads((pipeline_repo.path / "data/ingest/manifest.json").read_text())
     assert manifest["sources"]["airlines"]["snapshot"] == new
     assert manifest["rows_kept"]["airlines"] == 17
-    assert (
-        "+1 -0"
-        in pipeline_repo.run(
-            "mlrepro", "snapshot", "diff", f"airlines@{old}", f"airlines@{new}"
-        ).stdout
-    )
+    diff = mlrepro(pipeline_repo.path, "snapshot", "diff", f"airlines@{old}", f"airlines@{new}")
+    assert "+1 -0" in diff.stdout
 
 
 def test_ingest_refuses_a_damaged_snapshot(pipeline_repo: Repo) -> None:
@@ -85,8 +82,8 @@ def test_ingest_refuses_a_damaged_snapshot(pipeline_repo: Repo) -> None:
         f"snapshot airlines@{snapshot} is damaged (sha256 expected "
     ), error
     assert not (pipeline_repo.path / "data/ingest").exists()
-    verify = pipeline_repo.run("mlrepro", "snapshot", "verify", "airlines", check=False)
-    assert verify.returncode == 1 and "airlines.csv: modified" in verify.stdout, verify.stdout
+    verify = mlrepro(pipeline_repo.path, "snapshot", "verify", "airlines", code=None)
+    assert verify.code == 1 and "airlines.csv: modified" in verify.stdout, verify.stdout
 
 
 def test_missing_snapshot_is_restored_only_from_a_matching_source(pipeline_repo: Repo) -> None:
@@ -96,14 +93,14 @@ def test_missing_snapshot_is_restored_only_from_a_matching_source(pipeline_repo:
     cached = pipeline_repo.path / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
 
     def forget() -> None:  # in neither the work tree nor the DVC cache
-        store.unprotect(cached)  # immutable after a take or restore: both names, one inode
+        unprotect(cached)  # immutable after a take or restore: both names, one inode
         cached.unlink()
         shutil.rmtree(folder)
 
     forget()
     pipeline_repo.dvc("repro", "-f", "-s", "ingest")  # the package still yields it
     assert (folder / "airlines.csv").is_file()
-    pipeline_repo.run("mlrepro", "snapshot", "verify", "airlines")
+    mlrepro(pipeline_repo.path, "snapshot", "verify", "airlines")
 
     forget()
     local_airlines(pipeline_repo, "ZZ,Test Air Inc.\n")  # the source changed since

@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 
 from mlrepro.core.errors import DataError
-from mlrepro.core.files import CHUNK, atomic_path, fresh_dir, read_json, sha256_file, write_json
+from mlrepro.core.files import (
+    CHUNK,
+    Hashing,
+    atomic_path,
+    digest_file,
+    fresh_dir,
+    read_json,
+    sha256_file,
+    write_json,
+)
 
 
 def test_write_json_is_stable(tmp_path: Path) -> None:
@@ -66,6 +75,26 @@ def test_sha256_file_matches_hashlib(tmp_path: Path) -> None:
     path = tmp_path / "blob"
     path.write_bytes(data)
     assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+
+
+def test_digest_file_gives_every_hash_from_one_pass(tmp_path: Path) -> None:
+    data = os.urandom(3 * (1 << 18) + 7)  # several of hashlib.file_digest's blocks
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    seen: list[int] = []
+    got = digest_file(path, "sha256", "md5", progress=seen.append)
+    assert got.bytes == len(data) == sum(seen) and len(seen) > 1
+    assert got.hexdigests == {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "md5": hashlib.md5(data).hexdigest(),
+    }
+    assert digest_file(path)["sha256"] == got["sha256"]  # sha256 when no hash is named
+    with open(path, "rb") as fh:  # a file object: what it still holds
+        fh.seek(7)
+        assert digest_file(fh, "md5")["md5"] == hashlib.md5(data[7:]).hexdigest()
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert digest_file(empty, "md5") == Hashing("md5").result()
 
 
 def test_read_json_errors_are_one_line_naming_the_file(tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ def tiny_model() -> tuple[Any, pd.DataFrame]:
     return model, df
 
 
+@pytest.mark.e2e  # three new Python processes, each importing scikit-learn: seconds
 def test_same_model_same_bytes_in_other_processes_and_time_zones() -> None:
     hashes = {
         subprocess.run(

@@ -7,9 +7,10 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mlrepro.remote.cachecheck import CacheCheck, CacheProblem, md5_file, owners
-from mlrepro.remote.cli import render_push
+from mlrepro.dvccache import file_md5
+from mlrepro.remote.cachecheck import CacheCheck, CacheProblem, owners
 from mlrepro.remote.objects import Output
+from mlrepro.remote.render import render_push
 from mlrepro.remote.transfer import PushResult
 from mlrepro.remote.uploads import Upload, key_prefix, stale, started_since
 
@@ -47,13 +48,13 @@ def test_owners_are_the_outputs_holding_a_path() -> None:
     assert owners(outs, ("elsewhere",)) == ()
 
 
-def test_md5_file_over_several_chunks(tmp_path: Path) -> None:
+def test_file_md5_over_several_chunks(tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"one line\n")
-    assert md5_file(path) == ("c668bc14490a9d0acee3a0dbac1ec9b9", 9)  # md5sum's answer
+    assert file_md5(path) == ("c668bc14490a9d0acee3a0dbac1ec9b9", 9)  # md5sum's answer
     data = bytes(range(256)) * (3 * 4096 + 1)  # 3 MiB and 256 bytes
     path.write_bytes(data)
-    assert md5_file(path) == (hashlib.md5(data).hexdigest(), len(data))
+    assert file_md5(path) == (hashlib.md5(data).hexdigest(), len(data))
 
 
 def problem(paths: tuple[str, ...], md5: str, outputs: tuple[str, ...]) -> CacheProblem:

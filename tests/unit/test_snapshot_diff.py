@@ -15,10 +15,9 @@ from mlrepro.snapshot.changes import (
     TableDiff,
     diff_snapshots,
     recorded_key,
-    render_text,
 )
 from mlrepro.snapshot.describe import describe_table
-from mlrepro.snapshot.store import FileEntry, Manifest, content_hash
+from mlrepro.snapshot.manifest import FileEntry, Manifest, content_hash
 
 FLIGHTS_A = "id,carrier,delay\n1,AA,5\n2,UA,-3\n3,DL,0\n4,AA,12\n"
 # 1 removed, 2 changed (delay), 3 unchanged, 5 added; rows in another order
@@ -206,30 +205,6 @@ def test_as_dict_is_json_and_stable(tmp_path: Path) -> None:
     text = json.dumps(result.as_dict(), sort_keys=True)
     assert json.loads(text) == result.as_dict()
     assert result.as_dict()["files"][0]["dtype_changes"] == {"delay": ["int64", "float64"]}
-
-
-def test_render_text(tmp_path: Path) -> None:
-    a = {"flights.csv": FLIGHTS_A, "notes.txt": "a", "gone.csv": "id\n1\n"}
-    b = {"flights.csv": FLIGHTS_B.replace("delay", "dep_delay"), "notes.txt": "a"}
-    text = render_text(diff(tmp_path, a, b, ("id",)))
-    assert text == (
-        "flights: A -> B (key: id)\n"
-        "status   file         rows A -> B  +added -removed ~changed  schema\n"
-        "changed  flights.csv  4 -> 4       +1 -1 ~0                  +dep_delay, -delay\n"
-        "removed  gone.csv     1 -> -       +0 -1 ~0\n"
-        "same     notes.txt"
-    ), text
-
-
-def test_render_text_of_identical_snapshots(tmp_path: Path) -> None:
-    files = {"t.csv": "x\n1\n"}
-    text = render_text(diff(tmp_path, files, files))
-    assert text == (
-        "flights: A -> B\n"
-        "status  file   rows A -> B  +added -removed ~changed  schema\n"
-        "same    t.csv  1 -> 1       +0 -0\n"
-        "identical"
-    ), text
 
 
 def test_recorded_key_is_the_key_both_manifests_declare(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from mlrepro.core.errors import DataError, ParamsError
 from mlrepro.core.params import AsOf, Source
-from mlrepro.snapshot import store
+from mlrepro.snapshot.manifest import FileEntry
 from mlrepro.snapshot.sql import query_to_csv, write_table
 
 ROWS = [
@@ -27,7 +27,7 @@ LATER = [(6.5, "LGA", 2.0, "2013-01-05 12:00:00"), (None, "late", 7.5, "2013-02-
 SQL = "SELECT id, origin, delay, at FROM flights"
 CUTOFF = pd.Timestamp("2013-01-02 23:59:59", tz="UTC")
 
-Take = Callable[..., store.FileEntry]
+Take = Callable[..., FileEntry]
 
 
 def execute(db: Path, *statements: str, rows: Sequence[Sequence[object]] = ()) -> None:
@@ -57,7 +57,7 @@ def take(tmp_path: Path, db: Path) -> Take:
     """Query into a fresh folder each call; keyword arguments override the Source's fields."""
     count = iter(range(1000))
 
-    def run(**fields: object) -> store.FileEntry:
+    def run(**fields: object) -> FileEntry:
         folder = tmp_path / f"take{next(count)}"
         folder.mkdir()
         declared: dict[str, object] = {"name": "flights", "sql": SQL, "url": f"sqlite:///{db}"}
@@ -66,7 +66,7 @@ def take(tmp_path: Path, db: Path) -> Take:
     return run
 
 
-def csv_text(tmp_path: Path, entry: store.FileEntry) -> str:
+def csv_text(tmp_path: Path, entry: FileEntry) -> str:
     """The file the latest take wrote."""
     folder = max(tmp_path.glob("take*"), key=lambda p: int(p.name.removeprefix("take")))
     return (folder / entry.path).read_text(encoding="utf-8")
@@ -241,10 +241,15 @@ def test_write_table_sorts_mixed_types_and_writes_datetimes_as_utc(tmp_path: Pat
     at = pd.to_datetime(pd.Series(stamps), format="ISO8601").dt.tz_localize("America/New_York")
     df = pd.DataFrame({"mixed": [1, "a", None, 2.5], "at": at})
     source = Source("mixed", path="mixed.csv")
-    entry = write_table(df, source, tmp_path)
-    shuffled = write_table(df.iloc[[3, 1, 0, 2]], source, tmp_path)
+    # one folder per write, as each take has its own: the file is read-only once written (only
+    # root could write it again in place)
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    entry = write_table(df, source, first)
+    shuffled = write_table(df.iloc[[3, 1, 0, 2]], source, second)
     assert shuffled == entry
-    assert (tmp_path / "mixed.csv").read_text(encoding="utf-8") == (
+    assert (second / "mixed.csv").read_text(encoding="utf-8") == (
         "mixed,at\n"
         "1,2013-01-01T11:00:00Z\n"
         "2.5,2013-01-01T12:00:00Z\n"

@@ -1,4 +1,5 @@
-"""Snapshot store helpers on tiny files: the copy pass, the manifest format, read-ahead."""
+"""A snapshot's way into data/snapshots on tiny files: the copy pass, the manifest format,
+read-ahead, and a take that fails or is killed at each step of `store.track`."""
 
 from __future__ import annotations
 
@@ -14,9 +15,19 @@ from pathlib import Path
 
 import pytest
 
+from mlrepro import dvccache
 from mlrepro.core.errors import DataError
+from mlrepro.core.files import READ_ONLY
 from mlrepro.core.params import Source
-from mlrepro.snapshot import store, take
+from mlrepro.snapshot import fileio, layout, store, take
+from mlrepro.snapshot.immutable import protected, unprotect_tree
+from mlrepro.snapshot.manifest import (
+    FileEntry,
+    Manifest,
+    SnapshotError,
+    read_manifest,
+    write_manifest,
+)
 from mlrepro.snapshot.sources import SourceFile
 
 
@@ -32,12 +43,12 @@ def test_copy_new_copies_hashes_and_makes_read_only(tmp_path: Path, size: int) -
         def advance(self, nbytes: int, files: int = 0) -> None:
             seen.append(nbytes)
 
-    result = store.copy_new(tmp_path / "src", tmp_path / "dst", Count(), keep=1 << 20)
+    result = fileio.copy_new(tmp_path / "src", tmp_path / "dst", Count(), keep=1 << 20)
     expected = (size, hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest())
     assert result[:3] == expected
     assert result[3] == (data if size <= 1 << 20 else None)  # small files come back for describe
     assert (tmp_path / "dst").read_bytes() == data
-    assert stat.S_IMODE((tmp_path / "dst").stat().st_mode) == store.READ_ONLY
+    assert stat.S_IMODE((tmp_path / "dst").stat().st_mode) == READ_ONLY
     assert sum(seen) == size
 
 
@@ -45,12 +56,12 @@ def test_copy_new_never_overwrites(tmp_path: Path) -> None:
     (tmp_path / "src").write_bytes(b"new")
     (tmp_path / "dst").write_bytes(b"old")
     with pytest.raises(FileExistsError):
-        store.copy_new(tmp_path / "src", tmp_path / "dst")
+        fileio.copy_new(tmp_path / "src", tmp_path / "dst")
     assert (tmp_path / "dst").read_bytes() == b"old"
 
 
-def manifest(files: tuple[store.FileEntry, ...]) -> store.Manifest:
-    return store.Manifest(
+def manifest(files: tuple[FileEntry, ...]) -> Manifest:
+    return Manifest(
         id="20260101T000000Z-abcdef12",
         source="s",
         definition={"path": "raw/x", "key": []},
@@ -64,14 +75,14 @@ def manifest(files: tuple[store.FileEntry, ...]) -> store.Manifest:
 
 def test_manifest_has_sorted_keys_and_one_line_per_file(tmp_path: Path) -> None:
     files = (
-        store.FileEntry("a.csv", 3, "a" * 64, "b" * 32, 1, {"z": "int64", "y": "str"}),
-        store.FileEntry("dir/b.bin", 5, "d" * 64, "e" * 32),
+        FileEntry("a.csv", 3, "a" * 64, "b" * 32, 1, {"z": "int64", "y": "str"}),
+        FileEntry("dir/b.bin", 5, "d" * 64, "e" * 32),
     )
     path = tmp_path / "m.json"
     for entries in (files, ()):
-        store.write_manifest(path, manifest(entries))
-        assert store.read_manifest(path) == manifest(entries)
-    store.write_manifest(path, manifest(files))
+        write_manifest(path, manifest(entries))
+        assert read_manifest(path) == manifest(entries)
+    write_manifest(path, manifest(files))
     text = path.read_text()
     data = json.loads(text)
     assert list(data) == [*sorted(k for k in data if k != "files"), "files"]
@@ -84,11 +95,11 @@ def test_read_ahead_stops_with_its_caller(tmp_path: Path) -> None:
     paths = [tmp_path / f"f{i}" for i in range(50)]
     for path in paths[:-1]:
         path.write_bytes(b"x")  # the last one is missing: the caller reports it, not read-ahead
-    with store.read_ahead(paths, window=4) as done:
+    with fileio.read_ahead(paths, window=4) as done:
         for _ in paths[:10]:
             done()
     assert not [t for t in threading.enumerate() if t.name == "read-ahead"]
-    with pytest.raises(RuntimeError), store.read_ahead(paths, window=4):
+    with pytest.raises(RuntimeError), fileio.read_ahead(paths, window=4):
         raise RuntimeError("the copy failed")
     assert not [t for t in threading.enumerate() if t.name == "read-ahead"]
 
@@ -104,15 +115,15 @@ def test_a_file_gone_since_listing_is_one_line_and_leaves_nothing(
     assert str(caught.value) == (
         "params.yaml: ingest.sources.s: cannot copy gone.csv: No such file or directory"
     )
-    assert store.list_snapshots(tmp_path, "s") == []
-    assert [p.name for p in store.source_dir(tmp_path, "s").iterdir()] == [".lock"]
+    assert layout.list_snapshots(tmp_path, "s") == []
+    assert [p.name for p in layout.source_dir(tmp_path, "s").iterdir()] == [".lock"]
 
 
 @pytest.fixture(autouse=True)
 def removable(tmp_path: Path) -> Iterator[None]:
     """Snapshot files are immutable (as root on ext4): clear the flag, so pytest can remove them."""
     yield
-    store.unprotect_tree(tmp_path)
+    unprotect_tree(tmp_path)
 
 
 def immutable_flag_available(folder: Path) -> bool:
@@ -139,7 +150,7 @@ def items_source(repo: Path, text: str = "a,b\n1,x\n") -> Source:
 
 
 def left(repo: Path) -> list[str]:
-    return sorted(p.name for p in store.source_dir(repo, "s").iterdir())
+    return sorted(p.name for p in layout.source_dir(repo, "s").iterdir())
 
 
 class Killed(BaseException):
@@ -153,13 +164,13 @@ def test_a_take_failing_while_it_is_tracked_leaves_nothing(
     nothing of it is left (it used to be listed, with a manifest but no .dvc or .gitignore)."""
     source = items_source(tmp_path)
 
-    def full(repo: Path, manifest: store.Manifest) -> None:
+    def full(repo: Path, manifest: Manifest) -> None:
         raise DataError(".dvc/cache: cannot write: No space left on device")
 
     monkeypatch.setattr(store, "seed_cache", full)
     with pytest.raises(DataError):
         take.take(source, tmp_path)
-    assert store.list_snapshots(tmp_path, "s") == []
+    assert layout.list_snapshots(tmp_path, "s") == []
     assert left(tmp_path) == [".lock"]
 
 
@@ -176,21 +187,21 @@ def test_a_killed_take_is_never_listed_and_the_next_take_clears_it(
     monkeypatch.setattr(store, where, killed)
     with pytest.raises(Killed):
         take.take(source, tmp_path)
-    folder = store.source_dir(tmp_path, "s")
+    folder = layout.source_dir(tmp_path, "s")
     [snapshot_id] = [p.name for p in folder.iterdir() if p.is_dir() and p.name[0] != "."]
     assert not list(folder.glob("*.json"))  # killed before its manifest was written
     assert f"/{snapshot_id}" in (folder / ".gitignore").read_text()  # git never adds its bytes
-    assert store.list_snapshots(tmp_path, "s") == []
-    with pytest.raises(store.SnapshotError, match="has no snapshots"):
-        store.resolve_ref(tmp_path, "s@latest", {})
+    assert layout.list_snapshots(tmp_path, "s") == []
+    with pytest.raises(SnapshotError, match="has no snapshots"):
+        layout.resolve_ref(tmp_path, "s@latest", {})
     monkeypatch.undo()
 
     (tmp_path / "raw" / "items.csv").write_text("a,b\n2,y\n")  # new content: a new snapshot
     taken = take.take(source, tmp_path).manifest
-    assert [m.id for m in store.list_snapshots(tmp_path, "s")] == [taken.id]
+    assert [m.id for m in layout.list_snapshots(tmp_path, "s")] == [taken.id]
     expected = [".gitignore", ".lock", taken.id, f"{taken.id}.dvc", f"{taken.id}.json"]
     assert left(tmp_path) == expected
-    ignore = store.source_dir(tmp_path, "s") / ".gitignore"
+    ignore = layout.source_dir(tmp_path, "s") / ".gitignore"
     assert ignore.read_text() == f"/{taken.id}\n"
     assert snapshot_id != taken.id
 
@@ -202,12 +213,12 @@ def test_an_untracked_manifest_is_not_listed_until_the_next_take_tracks_it(
     .gitignore entry. Not listed or pinnable; the next take tracks it (its bytes are intact)."""
     source = items_source(tmp_path)
     first = take.take(source, tmp_path).manifest
-    folder = store.data_dir(tmp_path, "s", first.id)
+    folder = layout.data_dir(tmp_path, "s", first.id)
     folder.with_suffix(".dvc").unlink()
     (folder.parent / ".gitignore").unlink()
-    assert store.list_snapshots(tmp_path, "s") == []
-    with pytest.raises(store.SnapshotError):
-        store.resolve_ref(tmp_path, f"s@{first.id}", {})
+    assert layout.list_snapshots(tmp_path, "s") == []
+    with pytest.raises(SnapshotError):
+        layout.resolve_ref(tmp_path, f"s@{first.id}", {})
     again = take.take(source, tmp_path)
     assert again.reused and again.manifest.id == first.id
     assert folder.with_suffix(".dvc").is_file()
@@ -219,14 +230,14 @@ def test_take_makes_the_files_and_their_cache_objects_immutable(tmp_path: Path) 
         pytest.skip("the immutable flag needs root on a file system that has it")
     m = take.take(items_source(tmp_path), tmp_path).manifest
     [entry] = m.files
-    path = store.data_dir(tmp_path, "s", m.id) / entry.path
-    cached = store.cache_object(tmp_path, entry.md5)
+    path = layout.data_dir(tmp_path, "s", m.id) / entry.path
+    cached = dvccache.object_path(tmp_path, entry.md5)
     assert path.stat().st_ino == cached.stat().st_ino
-    assert store.protected(path) and store.protected(cached)
+    assert protected(path) and protected(cached)
     with pytest.raises(PermissionError):
         open(path, "r+b")  # noqa: SIM115 - refused, even to root
-    store.remove_tree(path.parent)  # the snapshot goes; its cache object stays protected
-    assert not path.parent.exists() and store.protected(cached)
+    fileio.remove_tree(path.parent)  # the snapshot goes; its cache object stays protected
+    assert not path.parent.exists() and protected(cached)
     assert hash_of(cached) == entry.sha256
 
 

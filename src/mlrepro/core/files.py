@@ -8,12 +8,14 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from mlrepro.core.errors import DataError, MlreproError
 
@@ -21,15 +23,66 @@ if TYPE_CHECKING:
     import pandas as pd
 
 CHUNK = 1 << 20
+READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH  # snapshot files, DVC cache objects
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
+class BinaryFile(Protocol):
+    """A file object opened for reading bytes: what `hashlib.file_digest` reads."""
+
+    def readinto(self, buffer: bytearray, /) -> int: ...
+
+    def readable(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A file's size and hex digests, by hashlib name: `digest["sha256"]`."""
+
+    bytes: int
+    hexdigests: dict[str, str]
+
+    def __getitem__(self, name: str) -> str:
+        return self.hexdigests[name]
+
+
+class Hashing:
+    """Several hashlib hashes fed the same bytes, and the count: every digest from one read pass
+    (`digest_file`, or a loop that also copies the bytes). `progress` gets each block's size."""
+
+    def __init__(self, *names: str, progress: Callable[[int], None] | None = None) -> None:
+        self._hashes = [hashlib.new(name) for name in names or ("sha256",)]
+        self._progress = progress
+        self.bytes = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        for h in self._hashes:
+            h.update(data)  # releases the GIL for blocks over 2 KiB
+        self.bytes += len(data)
+        if self._progress:
+            self._progress(len(data))
+
+    def result(self) -> Digest:
+        return Digest(self.bytes, {h.name: h.hexdigest() for h in self._hashes})
+
+
+def digest_file(
+    file: str | Path | BinaryFile, *names: str, progress: Callable[[int], None] | None = None
+) -> Digest:
+    """Size and hex digests (hashlib names; sha256 when none is given) of a file, or of what a
+    binary file object (a remote's too) still holds, in one pass of `hashlib.file_digest`."""
+    hashing = Hashing(*names, progress=progress)
+    feed = cast("Callable[[], Any]", lambda: hashing)  # any object with update() will do
+    if isinstance(file, str | Path):
+        with open(file, "rb", buffering=0) as fh:
+            hashlib.file_digest(fh, feed)
+    else:
+        hashlib.file_digest(file, feed)
+    return hashing.result()
+
+
 def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return digest_file(path, "sha256")["sha256"]
 
 
 @contextmanager

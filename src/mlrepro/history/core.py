@@ -1,38 +1,39 @@
 """Metric values along a revision's first-parent history, read straight from git objects.
 
 Two git processes in all: `git log --first-parent` for the commits (hash, time, subject) and one
-`git cat-file --batch` fed `<commit>:<path>` for dvc.yaml at the tip and then for every metrics
-file at every commit. Each distinct blob is parsed once. A file absent or unparsable at a commit
-gives None values with a reason, never an exception; only an unknown revision, an unreadable
-dvc.yaml at the tip or a requested metric found at no commit raise `HistoryError`.
+`git cat-file --batch` (the revision reader's, `mlrepro.revisions`) for dvc.yaml at the tip, the
+files it interpolates from (params.yaml, `vars:`), and then every metrics file at every commit.
+Each distinct blob is parsed once. A file absent or unparsable at a commit gives None values with
+a reason, never an exception; only an unknown revision, a dvc.yaml at the tip that cannot be read
+or resolved, or a requested metric found at no commit raise `HistoryError`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import posixpath
-import re
 import subprocess
-import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from difflib import get_close_matches
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
-
-import yaml
+from typing import Any
 
 from mlrepro.core.errors import MlreproError
+from mlrepro.revisions import (
+    Blob,
+    DvcYamlError,
+    Repository,
+    Rev,
+    Revision,
+    Unreadable,
+    flatten,
+    parse,
+)
 
-DVC_YAML = "dvc.yaml"
 LOG_FORMAT = "%H%x00%ct%x00%s"
-VAR = re.compile(r"\$\{\s*([^}\s]+)\s*\}")
-OBJECT_TYPES = (b"blob", b"tree", b"commit", b"tag")
-Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 Number = int | float
 
 
@@ -106,20 +107,39 @@ def metric_history(
     """The metrics declared in dvc.yaml at the tip of `rev`, at each of its last `limit`
     first-parent commits (all when None), newest first; `metrics` picks keys (default: every
     key that is a number at some commit)."""
-    with CatFile(repo) as cat:
-        commits = first_parent_log(repo, rev, limit)
-        [dvc_yaml] = cat.read([f"{commits[0].sha}:{DVC_YAML}"])
-        where = f"{DVC_YAML} at {rev}"
-        if dvc_yaml.kind != b"blob":
-            raise HistoryError(f"{where}: not found (commit {commits[0].sha[:7]})")
-        files = metrics_files(dvc_yaml.data, where)
-        blobs = cat.read([f"{c.sha}:{path}" for c in commits for path in files])
+    commits = first_parent_log(repo, rev, limit)
+    # Only commits are read, whose paths are from the top whatever folder git runs in: no third
+    # git process (`open_repo`) to find the top folder.
+    with closing(Repository(repo)) as source:
+        files = declared_files(Revision(source, Rev(rev, commits[0].sha)))
+        at = [Rev(c.sha, c.sha) for c in commits]
+        blobs = source.blobs([(commit, path) for commit in at for path in files])
     parsed: dict[bytes, Content] = {}
     contents = [
         [_content(path, blobs[i * len(files) + j], parsed) for j, path in enumerate(files)]
         for i in range(len(commits))
     ]
     return build_history(rev, files, commits, contents, metrics)
+
+
+def declared_files(tip: Revision) -> tuple[str, ...]:
+    """The metrics files dvc.yaml declares at the tip (DVC's rules: `vars`, foreach, matrix)."""
+    assert tip.rev.commit is not None
+    where = f"dvc.yaml at {tip.rev.name}"
+    try:
+        files = tip.pipeline.metrics
+    except DvcYamlError as exc:
+        problem = exc.problem
+        if problem is None:
+            raise HistoryError(f"{where}: {exc}") from None
+        if problem.kind in ("missing", "folder"):
+            raise HistoryError(f"{where}: not found (commit {tip.rev.commit[:7]})") from None
+        if problem.kind == "invalid":
+            raise HistoryError(f"{where}: not valid YAML: {problem.detail}") from None
+        raise HistoryError(f"{where}: not a YAML mapping") from None
+    if not files:
+        raise HistoryError(f"{where}: declares no metrics files (no `metrics:` entries)")
+    return files
 
 
 def first_parent_log(repo: Path, rev: str, limit: int | None) -> list[Commit]:
@@ -142,118 +162,6 @@ def first_parent_log(repo: Path, rev: str, limit: int | None) -> list[Commit]:
     return commits
 
 
-@dataclass(frozen=True)
-class Blob:
-    name: str  # what was asked for, `<commit>:<path>`
-    oid: bytes  # b"" when missing
-    kind: bytes  # b"blob", b"tree", ... or b"missing"
-    data: bytes
-
-
-class CatFile:
-    """One `git cat-file --batch` process: `read(names)` returns the objects in order; a name
-    that does not resolve (the file absent at that commit) comes back with kind b"missing"."""
-
-    def __init__(self, repo: Path) -> None:
-        self.proc = subprocess.Popen(
-            ["git", "-C", str(repo), "cat-file", "--batch"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.stdin: IO[bytes] = self.proc.stdin
-        self.stdout: IO[bytes] = self.proc.stdout
-
-    def __enter__(self) -> CatFile:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        with contextlib.suppress(BrokenPipeError):
-            self.stdin.close()
-        self.stdout.close()
-        self.proc.wait()
-
-    def read(self, names: Sequence[str]) -> list[Blob]:
-        # Write from a thread: a long request list and the answers could otherwise fill both pipes.
-        payload = "".join(f"{name}\n" for name in names).encode()
-        writer = threading.Thread(target=self._write, args=(payload,), daemon=True)
-        writer.start()
-        try:
-            return [self._read_one(name) for name in names]
-        finally:
-            writer.join()
-
-    def _write(self, payload: bytes) -> None:
-        try:
-            self.stdin.write(payload)
-            self.stdin.flush()
-        except BrokenPipeError:  # git exited; _read_one reports it
-            pass
-
-    def _read_one(self, name: str) -> Blob:
-        header = self.stdout.readline()
-        if not header:
-            raise HistoryError(f"git cat-file --batch stopped before {name}")
-        parts = header.rstrip(b"\n").rsplit(b" ", 2)
-        if len(parts) != 3 or parts[1] not in OBJECT_TYPES or not parts[2].isdigit():
-            return Blob(name, b"", b"missing", b"")  # "<name> missing" or "<name> ambiguous"
-        data = self.stdout.read(int(parts[2]) + 1)[:-1]  # the content, then a newline
-        return Blob(name, parts[0], parts[1], data)
-
-
-def metrics_files(text: bytes, where: str) -> tuple[str, ...]:
-    """The metrics paths a dvc.yaml declares (stages' `metrics:` and top-level `metrics:`), with
-    `${...}` resolved from its inline `vars:` and each stage's `wdir` applied."""
-    try:
-        doc = yaml.load(text, Loader=Loader)
-    except yaml.YAMLError as exc:
-        raise HistoryError(f"{where}: not valid YAML: {_yaml_problem(exc)}") from None
-    if not isinstance(doc, dict):
-        raise HistoryError(f"{where}: not a YAML mapping")
-    variables = _inline_vars(doc.get("vars"))
-    found: list[str] = []
-    for stage in (doc.get("stages") or {}).values():
-        if isinstance(stage, dict) and not {"foreach", "matrix"} & stage.keys():
-            wdir = _resolve(str(stage.get("wdir", ".")), variables, where)
-            found += [posixpath.join(wdir, _resolve(p, variables, where)) for p in _paths(stage)]
-    found += [_resolve(p, variables, where) for p in _paths(doc)]
-    files = tuple(dict.fromkeys(posixpath.normpath(p) for p in found))
-    if not files:
-        raise HistoryError(f"{where}: declares no metrics files (no `metrics:` entries)")
-    return files
-
-
-def _paths(section: Mapping[str, Any]) -> Iterator[str]:
-    for entry in section.get("metrics") or []:
-        yield from (map(str, entry) if isinstance(entry, dict) else [str(entry)])
-
-
-def _inline_vars(entries: Any) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for entry in entries if isinstance(entries, list) else [entries]:
-        if isinstance(entry, dict):  # file names (params.yaml, x.yaml:key) are not read
-            merged.update(entry)
-    return merged
-
-
-def _resolve(value: str, variables: Mapping[str, Any], where: str) -> str:
-    def lookup(match: re.Match[str]) -> str:
-        node: Any = variables
-        for part in match.group(1).split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        if node is None or isinstance(node, dict | list):
-            raise HistoryError(
-                f"{where}: cannot resolve {match.group(0)} from its inline vars "
-                "(vars files such as params.yaml are not read)"
-            )
-        return str(node)
-
-    return VAR.sub(lookup, value)
-
-
 def _content(path: str, blob: Blob, parsed: dict[bytes, Content]) -> Content:
     if blob.kind == b"missing":
         return f"{path}: not in this commit"
@@ -265,34 +173,20 @@ def _content(path: str, blob: Blob, parsed: dict[bytes, Content]) -> Content:
 
 
 def parse_metrics(path: str, data: bytes) -> Content:
-    """A metrics file (JSON, or YAML by its suffix) flattened to dotted keys and split into
-    numbers and other values, or the reason it cannot be read."""
-    is_yaml = path.lower().endswith((".yaml", ".yml"))
-    try:
-        doc = yaml.load(data, Loader=Loader) if is_yaml else json.loads(data)
-    except json.JSONDecodeError as exc:
-        return f"{path}: not valid JSON: {exc.msg} (line {exc.lineno})"
-    except (ValueError, yaml.YAMLError) as exc:  # bad UTF-8, or bad YAML
-        problem = _yaml_problem(exc) if isinstance(exc, yaml.YAMLError) else _first_line(exc)
-        return f"{path}: not valid {'YAML' if is_yaml else 'JSON'}: {problem}"
+    """A metrics file (by its suffix, as DVC reads it: JSON, YAML or TOML) flattened to dotted
+    keys and split into numbers and other values, or the reason it cannot be read."""
+    doc = parse(path, data)
+    if isinstance(doc, Unreadable):
+        return f"{path}: not valid {doc.format}: {doc.detail}"
     if not isinstance(doc, dict):
         return f"{path}: not a mapping of metric names to values"
     parsed = Metrics({}, {})
-    for key, value in flatten(doc):
+    for key, value in flatten(doc).items():
         if number(value) is None:
             parsed.others[key] = value
         else:
             parsed.numbers[key] = value
     return parsed
-
-
-def flatten(doc: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Nested mappings as (`a.b.c`, value) pairs; lists and empty mappings are values."""
-    for key, value in doc.items():
-        if isinstance(value, dict) and value:
-            yield from flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
 
 
 def number(value: Any) -> Number | None:
@@ -381,13 +275,3 @@ def _check_wanted(
         f"{', '.join(unknown)}: no such metric in {', '.join(files)} "
         f"at any of the {count} commit(s) of {rev}{hint}"
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem and exc.problem_mark:
-        return f"{exc.problem} (line {exc.problem_mark.line + 1})"
-    return _first_line(exc)

@@ -5,7 +5,6 @@ Results are data (`RemoteProblem`, `Audit`); `cli.py` renders them.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlrepro.core.files import CHUNK
+from mlrepro import dvccache
+from mlrepro.core.files import digest_file
 from mlrepro.remote import objects
 from mlrepro.remote.core import (
     RemoteError,
@@ -23,7 +23,6 @@ from mlrepro.remote.core import (
     refuse_tracked_secrets,
     remote_info,
 )
-from mlrepro.snapshot.store import cache_object
 
 JOBS = 8
 
@@ -82,12 +81,8 @@ class Digest:
 
 
 def digest_stream(fh: Any) -> Digest:
-    md5, sha, size = hashlib.md5(), hashlib.sha256(), 0
-    while chunk := fh.read(CHUNK):
-        md5.update(chunk)
-        sha.update(chunk)
-        size += len(chunk)
-    return Digest(md5.hexdigest(), sha.hexdigest(), size)
+    got = digest_file(fh, dvccache.HASH, "sha256")
+    return Digest(got[dvccache.HASH], got["sha256"], got.bytes)
 
 
 def check_digest(entry: objects.Entry, got: Digest, where: str, name: str) -> RemoteProblem | None:
@@ -190,7 +185,7 @@ def check_workspace(
             if problem:
                 problems.append(problem)
                 remove(target)
-                remove(cache_object(repo, entry.md5))
+                remove(dvccache.object_path(repo, entry.md5))
     return problems, absent
 
 

@@ -9,17 +9,15 @@ md5 is the md5 of its content. Results are data: one `CacheProblem` per corrupt 
 
 from __future__ import annotations
 
-import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from mlrepro.core.files import CHUNK
+from mlrepro import dvccache
 from mlrepro.remote import objects
 from mlrepro.remote.audit import RemoteProblem
-from mlrepro.snapshot.store import cache_object
 
 
 @dataclass(frozen=True)
@@ -46,16 +44,6 @@ class CacheCheck:
     problems: tuple[CacheProblem, ...]
 
 
-def md5_file(path: str | Path) -> tuple[str, int]:
-    """The md5 of a file and its size, read in 1 MiB chunks (hashlib releases the GIL)."""
-    digest, size = hashlib.md5(), 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
 def owners(outs: list[objects.Output], paths: tuple[str, ...]) -> tuple[str, ...]:
     """The outputs that hold any of `paths` (the output itself or a folder above it)."""
     found = []
@@ -66,12 +54,11 @@ def owners(outs: list[objects.Output], paths: tuple[str, ...]) -> tuple[str, ...
     return tuple(found)
 
 
-def check_object(repo: Path, entry: objects.Entry) -> tuple[str, int] | None:
+def check_object(cache: dvccache.Cache, entry: objects.Entry) -> tuple[str, int] | None:
     """(actual md5, bytes) of the entry's cache object; None when the cache does not hold it
-    (dvc push reports a missing object itself)."""
-    path = cache_object(repo, entry.md5)
+    (dvc push reports a missing object itself). hashlib releases the GIL: threads hash at once."""
     try:
-        return md5_file(path)
+        return dvccache.file_md5(cache.object_path(entry.md5))
     except FileNotFoundError:
         return None
 
@@ -80,13 +67,14 @@ def check_entries(
     repo: Path, outs: list[objects.Output], needed: list[objects.Entry], jobs: int
 ) -> CacheCheck:
     """Hash each entry's cache object (in `jobs` threads) against its name."""
+    cache = dvccache.local_cache(repo)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results = list(pool.map(lambda e: check_object(repo, e), needed))
+        results = list(pool.map(lambda e: check_object(cache, e), needed))
     problems = []
     for entry, got in zip(needed, results, strict=True):
-        if got is None or got[0] == entry.md5.removesuffix(".dir"):
+        if got is None or got[0] == dvccache.content_md5(entry.md5):
             continue
-        name = os.path.relpath(cache_object(repo, entry.md5), repo)
+        name = os.path.relpath(cache.object_path(entry.md5), repo)
         problems.append(
             CacheProblem(
                 "corrupt", "cache", entry.paths, Path(name).as_posix(),

@@ -8,15 +8,15 @@ exits 128 + N (130 for Ctrl-C) after one line saying what it stopped and aborted
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from mlrepro.commands import noun
-from mlrepro.remote.audit import JOBS, Audit, verify_remote
+from mlrepro.remote.audit import JOBS, verify_remote
 from mlrepro.remote.core import add_remote
-from mlrepro.remote.transfer import PushResult, pull, push
+from mlrepro.remote.render import render_add, render_audit, render_json, render_pull, render_push
+from mlrepro.remote.transfer import pull, push
 
 
 def add_commands(nouns: Any) -> None:
@@ -71,8 +71,7 @@ def _common(cmd: argparse.ArgumentParser) -> None:
 
 def cmd_add(args: argparse.Namespace) -> int:
     info = add_remote(Path.cwd(), args.url, endpoint=args.endpoint, name=args.name)
-    print(f"added {info.where()} as the default remote in .dvc/config; commit it")
-    print("credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or dvc remote modify --local")
+    print(render_add(info))
     return 0
 
 
@@ -80,40 +79,13 @@ def cmd_push(args: argparse.Namespace) -> int:
     result = push(Path.cwd(), remote=args.remote, jobs=args.jobs)
     if result.warning:
         print(f"mlrepro: warning: {result.warning}", file=sys.stderr)
-    if args.json:
-        print(json.dumps(result.as_dict(), indent=2, sort_keys=True))
-    else:
-        print(render_push(result))
+    print(render_json(result.as_dict()) if args.json else render_push(result))
     return 1 if result.check.problems else 0
-
-
-def render_push(result: PushResult) -> str:
-    check = result.check
-    lines = [p.line() for p in check.problems]
-    if check.problems:
-        lines.append(
-            f"refused to push to {result.remote}: {len(check.problems)} corrupt object(s) in "
-            "the local cache; nothing was sent"
-        )
-        return "\n".join(lines)
-    lines.append(f"hashed {check.objects} object(s), {check.bytes} bytes, before sending: ok")
-    if result.stale_aborted:
-        lines.append(f"aborted {result.stale_aborted} multipart upload(s) older than a day")
-    lines.append(result.summary or "pushed")
-    return "\n".join(lines)
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
     result = pull(Path.cwd(), remote=args.remote, jobs=args.jobs)
-    if args.json:
-        print(json.dumps(result.as_dict(), indent=2, sort_keys=True))
-    else:
-        for p in result.problems:
-            print(p.line())
-        if result.dvc_error and not result.problems:
-            print(f"{result.remote}: dvc pull failed: {result.dvc_error}")
-        state = "ok" if not result.problems and not result.dvc_error else "failed"
-        print(f"pulled and checked {result.files} file(s) from {result.remote}: {state}")
+    print(render_json(result.as_dict()) if args.json else render_pull(result))
     if result.problems:
         return 1
     return 2 if result.dvc_error else 0
@@ -121,15 +93,5 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     report = verify_remote(Path.cwd(), args.rev, remote=args.remote, jobs=args.jobs)
-    print(json.dumps(report.as_dict(), indent=2, sort_keys=True) if args.json else render(report))
+    print(render_json(report.as_dict()) if args.json else render_audit(report))
     return 1 if report.problems else 0
-
-
-def render(report: Audit) -> str:
-    lines = [p.line() for p in report.problems]
-    state = "damage found" if report.problems else "ok"
-    lines.append(
-        f"verified {report.objects} object(s), {report.bytes} bytes of {report.rev} "
-        f"on {report.remote}: {state}"
-    )
-    return "\n".join(lines)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mlrepro import dvccache
 from mlrepro.remote import objects, uploads
 from mlrepro.remote.audit import (
     JOBS,
@@ -35,8 +36,8 @@ from mlrepro.remote.core import (
     refuse_tracked_secrets,
     run_dvc,
 )
-from mlrepro.snapshot import store
-from mlrepro.snapshot.store import cache_object
+from mlrepro.snapshot import layout
+from mlrepro.snapshot.manifest import read_manifest
 
 
 @dataclass(frozen=True)
@@ -158,11 +159,12 @@ def abort_started(fs: Any, info: RemoteInfo, prefix: str, before: set[str] | Non
 def uncached_snapshots(repo: Path) -> list[str]:
     """The .dvc files of snapshots whose files are in the work tree but not in the DVC cache."""
     found = []
-    for record in sorted((repo / store.SNAPSHOTS).glob("*/*.json")):
-        manifest = store.read_manifest(record)
-        folder = store.data_dir(repo, manifest.source, manifest.id)
+    cache = dvccache.local_cache(repo)
+    for record in sorted((repo / layout.SNAPSHOTS).glob("*/*.json")):
+        manifest = read_manifest(record)
+        folder = layout.data_dir(repo, manifest.source, manifest.id)
         tracked = folder.with_suffix(".dvc")
-        cached = all(store.cache_object(repo, f.md5).is_file() for f in manifest.files)
+        cached = all(cache.object_path(f.md5).is_file() for f in manifest.files)
         if folder.is_dir() and tracked.is_file() and not cached:
             found.append(str(tracked.relative_to(repo)))
     return found
@@ -180,7 +182,8 @@ def pull(repo: Path, *, remote: str | None = None, jobs: int = JOBS) -> PullResu
         needed = [e for e in listed if not e.md5.endswith(".dir")]
         problems, absent = check_workspace(repo, needed, before)
         # listings that did not arrive (a damaged one fails the whole directory)
-        absent += [e for e in listed if e not in needed and not cache_object(repo, e.md5).is_file()]
+        cache = dvccache.local_cache(repo)
+        absent += [e for e in listed if e not in needed and not cache.object_path(e.md5).is_file()]
         problems += verify_remote_entries(odb, list(dict.fromkeys(absent)), jobs)
     error = last_error(result) if result.returncode != 0 else None
     if error is None and absent and not problems:

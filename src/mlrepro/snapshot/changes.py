@@ -3,7 +3,7 @@
 Files are matched by name. Equal sha256 means "same" without reading. CSV-like files are read as
 exact text (no type parsing, no NA conversion) and compared row by row: by a key when one is given
 (rows added, removed, changed), else as multisets of whole rows (added, removed). Schema changes
-come from the manifests. Results are data (`SnapshotDiff`); `render_text` and `as_dict` render.
+come from the manifests. Results are data (`SnapshotDiff`, `as_dict`); `snapshot.render` renders.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pandas as pd
 
 from mlrepro.core.errors import DataError
 from mlrepro.snapshot.describe import TABLE_SUFFIXES
-from mlrepro.snapshot.store import FileEntry, Manifest
+from mlrepro.snapshot.manifest import FileEntry, Manifest
 
 EXAMPLES = 5  # example keys (or rows) kept per kind
 Status = Literal["added", "removed", "same", "changed"]
@@ -251,38 +251,3 @@ def _first_rows(df: pd.DataFrame, ids: Ids, extra: Ids) -> list[dict[str, str]]:
 
 def _records(df: pd.DataFrame) -> list[dict[str, str]]:
     return [{str(k): str(v) for k, v in row.items()} for row in df.to_dict("records")]
-
-
-def render_text(d: SnapshotDiff) -> str:
-    """One line per file: status, rows A -> B, +added -removed ~changed, schema changes."""
-    keys = sorted({", ".join(f.key) for f in d.files if f.key})
-    header = f"{d.source}: {d.a_id} -> {d.b_id}" + "".join(f" (key: {k})" for k in keys)
-    rows = [["status", "file", "rows A -> B", "+added -removed ~changed", "schema"]]
-    rows += [[f.status, f.file, _rows(f), _changes(f), _schema(f)] for f in d.files]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    tail = ["identical" if d.files else "identical (no files)"] if d.identical else []
-    return "\n".join([header, *lines, *tail])
-
-
-def _num(value: int | None) -> str:
-    return "-" if value is None else str(value)
-
-
-def _rows(f: TableDiff) -> str:
-    if f.rows_a is None and f.rows_b is None:
-        return ""
-    return f"{_num(f.rows_a)} -> {_num(f.rows_b)}"
-
-
-def _changes(f: TableDiff) -> str:
-    if f.added is None:
-        return ""
-    changed = "" if f.changed is None else f" ~{f.changed}"
-    return f"+{f.added} -{f.removed}{changed}"
-
-
-def _schema(f: TableDiff) -> str:
-    parts = [f"+{c}" for c in f.columns_added] + [f"-{c}" for c in f.columns_removed]
-    parts += [f"{c}: {a} -> {b}" for c, (a, b) in f.dtype_changes.items()]
-    return ", ".join(parts)

@@ -8,22 +8,32 @@ input error.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlrepro.commands import noun
 from mlrepro.core.params import PARAMS_FILE, load_params
-from mlrepro.snapshot import store
-from mlrepro.snapshot.integrity import find_damage, raw_copies, repair_command
+from mlrepro.snapshot import layout
+from mlrepro.snapshot.integrity import find_damage, repair_command
 from mlrepro.snapshot.pins import write_pin
-
-if TYPE_CHECKING:
-    from mlrepro.snapshot.repair import RepairResult
+from mlrepro.snapshot.progress import Progress
+from mlrepro.snapshot.render import (
+    render_diff,
+    render_json,
+    render_list,
+    render_pin,
+    render_repair,
+    render_show,
+    render_take,
+    render_unprotect,
+    render_unprotect_all,
+    render_verify,
+    render_verify_json,
+)
 
 
 def add_commands(nouns: Any) -> None:
@@ -137,7 +147,7 @@ class Bar:
 
 
 @contextmanager
-def progress_bar(label: str) -> Iterator[store.Progress | None]:
+def progress_bar(label: str) -> Iterator[Progress | None]:
     """A progress bar (files and bytes) on stderr when it is a terminal; nothing otherwise."""
     if not sys.stderr.isatty():
         yield None
@@ -156,11 +166,7 @@ def cmd_take(args: argparse.Namespace) -> int:
     source = params.ingest.source(args.source)
     with progress_bar(f"take {source.name}") as progress:
         result = take(source, Path.cwd(), progress=progress)
-    m = result.manifest
-    if result.reused:
-        print(f"{source.name}: content identical to {source.name}@{m.id}; reusing it")
-    else:
-        print(f"took {source.name}@{m.id}: {len(m.files)} file(s), {m.rows} rows, {m.bytes} bytes")
+    print(render_take(result))
     return 0
 
 
@@ -170,67 +176,39 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows = []
     for name in names:
         params.ingest.source(name)
-        for m in store.list_snapshots(Path.cwd(), name):
+        for m in layout.list_snapshots(Path.cwd(), name):
             rows.append({**m.summary(), "pinned": params.ingest.pins.get(name) == m.id})
-    if args.json:
-        print(json.dumps(rows, indent=2, sort_keys=True))
-        return 0
-    header = f"{'source':<10} {'id':<26} {'taken (UTC)':<21} {'rows':>10} {'bytes':>12}  sha256"
-    print(header)
-    for r in rows:
-        pin = "  pinned" if r["pinned"] else ""
-        print(
-            f"{r['source']:<10} {r['id']:<26} {r['taken_at']:<21} {_n(r['rows']):>10} "
-            f"{r['bytes']:>12}  {r['sha256'][:12]}{pin}"
-        )
+    print(render_json(rows) if args.json else render_list(rows))
     return 0
-
-
-def _n(value: int | None) -> str:
-    return "—" if value is None else str(value)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     params = load_params(PARAMS_FILE)
-    m = store.resolve_ref(Path.cwd(), args.ref, params.ingest.pins)
-    if args.json:
-        print(json.dumps(m.as_dict(), indent=2, sort_keys=True))
-        return 0
-    print(f"{m.source}@{m.id}  taken {m.taken_at}  commit {m.git_commit or '—'}")
-    print(f"source: {json.dumps(m.definition, sort_keys=True)}")
-    print(f"content sha256: {m.content_sha256}")
-    for f in m.files:
-        print(f"  {f.path}  {f.bytes} B  {_n(f.rows)} rows  sha256 {f.sha256}")
-        for column, dtype in (f.columns or {}).items():
-            print(f"      {column}: {dtype}")
+    m = layout.resolve_ref(Path.cwd(), args.ref, params.ingest.pins)
+    print(render_json(m.as_dict()) if args.json else render_show(m))
     return 0
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from mlrepro.snapshot.changes import diff_snapshots, render_text
+    from mlrepro.snapshot.changes import diff_snapshots
 
     params = load_params(PARAMS_FILE)
     repo = Path.cwd()
-    a = store.resolve_ref(repo, args.a, params.ingest.pins)
-    b = store.resolve_ref(repo, args.b, params.ingest.pins)
+    a = layout.resolve_ref(repo, args.a, params.ingest.pins)
+    b = layout.resolve_ref(repo, args.b, params.ingest.pins)
     key = args.key.split(",") if args.key else list(params.ingest.source(a.source).key)
     result = diff_snapshots(
-        a, store.data_dir(repo, a.source, a.id), b, store.data_dir(repo, b.source, b.id), key
+        a, layout.data_dir(repo, a.source, a.id), b, layout.data_dir(repo, b.source, b.id), key
     )
-    print(
-        json.dumps(result.as_dict(), indent=2, sort_keys=True) if args.json else render_text(result)
-    )
+    print(render_json(result.as_dict()) if args.json else render_diff(result))
     return 0
 
 
 def cmd_pin(args: argparse.Namespace) -> int:
     params = load_params(PARAMS_FILE)
-    m = store.resolve_ref(Path.cwd(), args.ref, params.ingest.pins)
+    m = layout.resolve_ref(Path.cwd(), args.ref, params.ingest.pins)
     old = write_pin(Path(PARAMS_FILE), m.source, m.id)
-    if old == m.id:
-        print(f"{m.source} is already pinned to {m.id}")
-    else:
-        print(f"pinned {m.source}@{m.id} (was {old or 'unpinned'}) in {PARAMS_FILE}; commit it")
+    print(render_pin(m.source, m.id, old, PARAMS_FILE))
     return 0
 
 
@@ -242,27 +220,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for name in names:
         params.ingest.source(name)
         if args.all:
-            manifests += store.list_snapshots(repo, name)
+            manifests += layout.list_snapshots(repo, name)
         elif name in params.ingest.pins:
-            manifests.append(store.resolve_ref(repo, f"{name}@pinned", params.ingest.pins))
+            manifests.append(layout.resolve_ref(repo, f"{name}@pinned", params.ingest.pins))
     problems = []
     with progress_bar("verify") as progress:
         if progress:
-            nbytes = sum(m.bytes * (2 if raw_copies(repo, m) else 1) for m in manifests)
+            nbytes = sum(m.bytes for m in manifests)
             progress.start(sum(len(m.files) for m in manifests), nbytes)
         for m in manifests:
             problems += find_damage(repo, m, progress=progress)
     repairs = [repair_command(ref) for ref in dict.fromkeys(p.snapshot for p in problems)]
-    if args.json:
-        report = {"checked": [f"{m.source}@{m.id}" for m in manifests], "ok": not problems}
-        problem_dicts = [p.as_dict() for p in problems]
-        print(json.dumps({**report, "problems": problem_dicts, "repair": repairs}, indent=2))
-    else:
-        for p in problems:
-            print(p.line())
-        for command in repairs:
-            print(f"repair: {command}")
-        print(f"verified {len(manifests)} snapshot(s): {'damage found' if problems else 'ok'}")
+    render = render_verify_json if args.json else render_verify
+    print(render(manifests, problems, repairs))
     return 1 if problems else 0
 
 
@@ -271,44 +241,11 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
     params = load_params(PARAMS_FILE)
     repo = Path.cwd()
-    m = store.resolve_ref(repo, args.ref, params.ingest.pins)
+    m = layout.resolve_ref(repo, args.ref, params.ingest.pins)
     source = next((s for s in params.ingest.sources if s.name == m.source), None)
     result = repair(repo, m, source)
-    if args.json:
-        print(json.dumps(result.as_dict(), indent=2, sort_keys=True))
-    else:
-        print(render_repair(result))
+    print(render_json(result.as_dict()) if args.json else render_repair(result))
     return 0 if result.ok else 1
-
-
-ORIGINS = {
-    "DVC cache": "the DVC cache",
-    "work tree": "the work tree",
-    "data/raw": "ingest's copy in data/raw",
-    "DVC remote": "the DVC remote",
-    "source": "a new take of the source (exact sha256)",
-}
-
-
-def render_repair(result: RepairResult) -> str:
-    """One line per damaged file (which copies, and where the intact bytes came from, or why
-    none were found), one per extra file removed, and a summary."""
-    lines = []
-    for f in result.files:
-        copies = ", ".join(f.damaged)
-        if f.origin is None:
-            lines.append(f"{result.snapshot}: {f.file}: cannot repair ({copies}): {result.why}")
-        else:
-            lines.append(f"{result.snapshot}: {f.file}: {copies} restored from {ORIGINS[f.origin]}")
-    lines += [f"{result.snapshot}: {name}: extra file removed" for name in result.extras]
-    if not result.ok:
-        failed = sum(1 for f in result.files if f.origin is None)
-        lines.append(f"{result.snapshot}: {failed} file(s) could not be repaired")
-        return "\n".join(lines)
-    done = f"repaired {len(result.files)} file(s)" if result.files or result.extras else "intact"
-    guard = "immutable" if result.immutable else "read-only (no immutable flag on this platform)"
-    lines.append(f"{result.snapshot}: {done}; files {guard}")
-    return "\n".join(lines)
 
 
 def cmd_unprotect(args: argparse.Namespace) -> int:
@@ -317,17 +254,10 @@ def cmd_unprotect(args: argparse.Namespace) -> int:
     repo = Path.cwd()
     if args.all:
         count = unprotect_all(repo)
-        print(
-            f"cleared the immutable flag of {count} file(s) under {store.SNAPSHOTS} and "
-            ".dvc/cache; mlrepro snapshot repair SOURCE@ID sets it again"
-        )
+        print(render_unprotect_all(count, layout.SNAPSHOTS))
         return 0
     params = load_params(PARAMS_FILE)
-    m = store.resolve_ref(repo, args.ref, params.ingest.pins)
+    m = layout.resolve_ref(repo, args.ref, params.ingest.pins)
     count = unprotect_snapshot(repo, m)
-    ref = f"{m.source}@{m.id}"
-    print(
-        f"unprotected {ref}: {count} file(s) and their DVC cache objects can be removed; "
-        f"mlrepro snapshot repair {ref} protects them again"
-    )
+    print(render_unprotect(f"{m.source}@{m.id}", count))
     return 0

@@ -10,7 +10,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mlrepro.snapshot import store
+from mlrepro import dvccache
+from mlrepro.snapshot import fileio, layout
+from mlrepro.snapshot.manifest import FileEntry, Manifest
+from mlrepro.snapshot.progress import Progress
 
 WORK_TREE, CACHE = "work tree", "DVC cache"  # the copies of a file
 PLACE = {WORK_TREE: " in the work tree", CACHE: ""}
@@ -43,21 +46,20 @@ def repair_command(snapshot: str) -> str:
 
 
 def find_damage(
-    repo: Path, manifest: store.Manifest, *, progress: store.Progress | None = None
+    repo: Path, manifest: Manifest, *, progress: Progress | None = None
 ) -> list[Damage]:
     """Every problem of one snapshot; [] when every copy of every file matches the manifest."""
     ref = f"{manifest.source}@{manifest.id}"
     scope = Scope(repo, ref, progress)
-    folder = store.data_dir(repo, manifest.source, manifest.id)
+    folder = layout.data_dir(repo, manifest.source, manifest.id)
+    cache = dvccache.local_cache(repo)
     present = folder.is_dir()
     problems: list[Damage] = []
-    paths = [
-        folder / e.path if present else store.cache_object(repo, e.md5) for e in manifest.files
-    ]
-    with store.read_ahead(paths) as done:
+    paths = [folder / e.path if present else cache.object_path(e.md5) for e in manifest.files]
+    with fileio.read_ahead(paths) as done:
         for entry in manifest.files:
             work = folder / entry.path if present else None
-            cached = store.cache_object(repo, entry.md5)
+            cached = cache.object_path(entry.md5)
             problems += check_entry(scope, entry, work, cached)
             done()
             if progress:
@@ -77,12 +79,10 @@ class Scope:
 
     repo: Path
     ref: str  # source@id
-    progress: store.Progress | None = None
+    progress: Progress | None = None
 
 
-def check_entry(
-    scope: Scope, entry: store.FileEntry, work: Path | None, cached: Path
-) -> list[Damage]:
+def check_entry(scope: Scope, entry: FileEntry, work: Path | None, cached: Path) -> list[Damage]:
     """The problems of one file's copies: work tree (None: no snapshot folder) and DVC cache
     object. A cache object that is the work tree file's inode is read once and named on its own."""
     found: list[Damage] = []
@@ -99,11 +99,11 @@ def check_entry(
     return found
 
 
-def check_file(scope: Scope, entry: store.FileEntry, path: Path, copy: str) -> list[Damage]:
+def check_file(scope: Scope, entry: FileEntry, path: Path, copy: str) -> list[Damage]:
     shown = _shown(scope.repo, path)
     if not path.is_file():
         return [Damage(scope.ref, entry.path, "missing", copy=copy, path=shown)]
-    size, sha = store.hash_file(path, scope.progress)
+    size, sha = fileio.hash_file(path, scope.progress)
     if sha == entry.sha256:
         return []
     kind = "cache corrupt" if copy == CACHE else "truncated" if size < entry.bytes else "modified"

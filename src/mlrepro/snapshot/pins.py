@@ -1,12 +1,12 @@
 """Pins live in params.yaml (`ingest.pins.<source>: <id>`), so a pin change is a tracked param:
 the ingest stage depends on it and `git log -p params.yaml` is the data's history.
 
-The file is edited as text, one line, so that its comments and layout stay as they are.
+The file is edited by a round trip (`yamledit`) that keeps its comments, blank lines, quotes, flow
+or block style and indents: only the pin's line changes, or one line is added.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import yaml
@@ -16,55 +16,33 @@ from mlrepro.core.files import atomic_path
 
 
 def set_pin(text: str, source: str, snapshot_id: str) -> str:
-    """params.yaml text with `ingest.pins.<source>` set to `snapshot_id` (block style)."""
-    lines = text.splitlines(keepends=True)
-    start = _find(lines, r"ingest:", 0, len(lines), indent=0)
-    if start is None:
+    """params.yaml text with `ingest.pins.<source>` set to `snapshot_id`. An existing pin keeps
+    its line and comment; a new one goes last in `pins` (a block, one pin a line, unless `pins`
+    is a non-empty flow mapping, which stays one); `pins: null` or `{}` becomes a block."""
+    from mlrepro.snapshot import yamledit  # ruamel: when a pin is set, not when the CLI starts
+
+    try:
+        doc = yamledit.load(text)
+    except ValueError as exc:
+        raise ParamsError(f"params.yaml: not valid YAML: {exc}") from None
+    ingest = doc.root.get("ingest") if yamledit.is_mapping(doc.root) else None
+    if not yamledit.is_mapping(ingest):
         raise ParamsError("params.yaml: ingest: missing")
-    end = _block_end(lines, start, indent=0)
-    pins = _find(lines, r"pins:", start + 1, end, indent=2)
-    entry = f"    {source}: {snapshot_id}\n"
-    if pins is None:
-        lines.insert(_last_content(lines, start, end) + 1, "  pins:\n" + entry)
-        return "".join(lines)
-    inline = re.match(r"^  pins:\s*([^\s#][^#]*?)\s*(#.*)?$", lines[pins].rstrip("\n"))
-    if inline:  # `pins: null` or `pins: {a: b}`: rewrite in block style, one source a line
-        value = yaml.safe_load(inline.group(1)) or {}
-        if not isinstance(value, dict):
-            raise ParamsError(f"params.yaml: ingest.pins: expected a mapping, got {value!r}")
-        comment = f"  {inline.group(2)}" if inline.group(2) else ""
-        block = [f"  pins:{comment}\n", *(f"    {k}: {v}\n" for k, v in value.items())]
-        lines[pins : pins + 1] = block
-    pins_end = _block_end(lines, pins, indent=2)
-    line = _find(lines, rf"{re.escape(source)}:", pins + 1, pins_end, indent=4)
-    if line is None:
-        lines.insert(_last_content(lines, pins, pins_end) + 1, entry)
+    pins = ingest.get("pins")
+    if pins is not None and not yamledit.is_mapping(pins):
+        raise ParamsError(f"params.yaml: ingest.pins: expected a mapping, got {pins!r}")
+    if not pins:  # absent, null or {}: a new block
+        if "pins" in ingest:
+            yamledit.replace(doc, ingest, "pins", yamledit.block({source: snapshot_id}))
+        else:
+            yamledit.append(ingest, "pins", yamledit.block({source: snapshot_id}))
+    elif source in pins:
+        yamledit.replace(doc, pins, source, snapshot_id)
+    elif yamledit.is_flow(pins):
+        yamledit.append_flow(ingest, "pins", source, snapshot_id)
     else:
-        note = re.search(r"\s+#.*$", lines[line].rstrip("\n"))
-        lines[line] = entry.rstrip("\n") + (note.group(0) if note else "") + "\n"
-    return "".join(lines)
-
-
-def _find(lines: list[str], key: str, lo: int, hi: int, *, indent: int) -> int | None:
-    pattern = re.compile(rf"^ {{{indent}}}{key}(\s|$)")
-    return next((i for i in range(lo, hi) if pattern.match(lines[i])), None)
-
-
-def _block_end(lines: list[str], start: int, *, indent: int) -> int:
-    """Index after the last line that belongs to the block opened at `start`."""
-    for i in range(start + 1, len(lines)):
-        stripped = lines[i].strip()
-        content = stripped and not stripped.startswith("#")
-        if content and len(lines[i]) - len(lines[i].lstrip(" ")) <= indent:
-            return i
-    return len(lines)
-
-
-def _last_content(lines: list[str], start: int, end: int) -> int:
-    i = end - 1
-    while i > start and not lines[i].strip():
-        i -= 1
-    return i
+        yamledit.append(pins, source, snapshot_id)
+    return doc.dump()
 
 
 def write_pin(params_file: Path, source: str, snapshot_id: str) -> str | None:

@@ -11,11 +11,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from mlrepro import dvccache
 from mlrepro.core.errors import MlreproError
 from mlrepro.core.files import sha256_file
 from mlrepro.core.params import Source
-from mlrepro.snapshot import store
+from mlrepro.snapshot import fileio, layout, store
+from mlrepro.snapshot.immutable import protect, unprotect, unprotect_tree, unprotected
 from mlrepro.snapshot.integrity import CACHE, WORK_TREE
+from mlrepro.snapshot.manifest import FileEntry, Manifest
 
 REMOTE, SOURCE = "DVC remote", "source"  # the origins beyond the two local copies
 TMP_SUFFIX = ".repair"
@@ -48,7 +51,7 @@ class RepairResult:
 class _File:
     """One file of the snapshot while it is repaired."""
 
-    entry: store.FileEntry
+    entry: FileEntry
     work: Path | None  # the work tree file (None: the snapshot folder is not checked out)
     cached: Path
     damaged: tuple[str, ...] = ()
@@ -58,13 +61,13 @@ class _File:
         return path is not None and path.is_file() and sha256_file(path) == self.entry.sha256
 
 
-def repair(repo: Path, manifest: store.Manifest, source: Source | None) -> RepairResult:
+def repair(repo: Path, manifest: Manifest, source: Source | None) -> RepairResult:
     """Repair one snapshot; `source` is its declaration in params.yaml (None: not declared)."""
     with store.source_lock(repo, manifest.source):
         return _repair(repo, manifest, source)
 
 
-def _repair(repo: Path, manifest: store.Manifest, source: Source | None) -> RepairResult:
+def _repair(repo: Path, manifest: Manifest, source: Source | None) -> RepairResult:
     files = assess(repo, manifest)
     damaged = [f for f in files if f.damaged]
     for f in damaged:
@@ -77,8 +80,8 @@ def _repair(repo: Path, manifest: store.Manifest, source: Source | None) -> Repa
     for f in files:
         if f.origin is not None or not f.damaged:
             put_back(f)
-    extras = remove_extras(store.data_dir(repo, manifest.source, manifest.id), manifest)
-    immutable = store.protect(f.cached for f in files if f.origin is not None or not f.damaged)
+    extras = remove_extras(layout.data_dir(repo, manifest.source, manifest.id), manifest)
+    immutable = protect(f.cached for f in files if f.origin is not None or not f.damaged)
     return RepairResult(
         f"{manifest.source}@{manifest.id}",
         tuple(FileRepair(f.entry.path, f.damaged, f.origin) for f in damaged),
@@ -88,15 +91,16 @@ def _repair(repo: Path, manifest: store.Manifest, source: Source | None) -> Repa
     )
 
 
-def assess(repo: Path, manifest: store.Manifest) -> list[_File]:
+def assess(repo: Path, manifest: Manifest) -> list[_File]:
     """Each file with the copies of it that are damaged or missing (each inode read once)."""
-    folder = store.data_dir(repo, manifest.source, manifest.id)
+    folder = layout.data_dir(repo, manifest.source, manifest.id)
+    cache = dvccache.local_cache(repo)
     files = []
     for entry in manifest.files:
         f = _File(
             entry,
             folder / entry.path if folder.is_dir() else None,
-            store.cache_object(repo, entry.md5),
+            cache.object_path(entry.md5),
         )
         cache_ok = f.matches(f.cached)
         work_ok = cache_ok if _same_inode(f.work, f.cached) else f.matches(f.work)
@@ -120,11 +124,11 @@ def from_local_copy(f: _File) -> str | None:
     if f.work is not None and WORK_TREE not in f.damaged:
         link(f.work, f.cached)
         return WORK_TREE
-    store.remove_file(f.cached)  # damaged: `dvc fetch` would take it as present
+    fileio.remove_file(f.cached)  # damaged: `dvc fetch` would take it as present
     return None
 
 
-def from_remote(repo: Path, manifest: store.Manifest, missing: list[_File]) -> str:
+def from_remote(repo: Path, manifest: Manifest, missing: list[_File]) -> str:
     """`dvc fetch` the snapshot's `.dvc` file: the missing objects into the DVC cache (the work
     tree is left to `put_back`); each is kept only with the exact sha256. Why it failed."""
     from mlrepro.remote.core import last_error, run_dvc
@@ -132,19 +136,17 @@ def from_remote(repo: Path, manifest: store.Manifest, missing: list[_File]) -> s
     remotes = run_dvc(repo, "remote", "list")
     if remotes.returncode != 0 or not remotes.stdout.strip():
         return "no DVC remote is configured"
-    dvc_file = store.data_dir(repo, manifest.source, manifest.id).with_suffix(".dvc")
+    dvc_file = layout.data_dir(repo, manifest.source, manifest.id).with_suffix(".dvc")
     fetched = run_dvc(repo, "fetch", "--quiet", dvc_file.relative_to(repo).as_posix())
     for f in missing:
         if f.matches(f.cached):
             f.origin = REMOTE
         else:
-            store.remove_file(f.cached)
+            fileio.remove_file(f.cached)
     return "not on the DVC remote" if fetched.returncode == 0 else last_error(fetched)
 
 
-def from_source(
-    repo: Path, source: Source | None, manifest: store.Manifest, missing: list[_File]
-) -> str:
+def from_source(repo: Path, source: Source | None, manifest: Manifest, missing: list[_File]) -> str:
     """Take the source again into a temporary folder; a file whose sha256 is the manifest's
     becomes the DVC cache object. Why it did not give the others."""
     from mlrepro.snapshot.take import fill
@@ -162,7 +164,7 @@ def from_source(
     except MlreproError as exc:
         return f"source {manifest.source!r}: {exc}"
     finally:
-        store.remove_tree(tmp)
+        fileio.remove_tree(tmp)
     return f"source {manifest.source!r} no longer yields it"
 
 
@@ -173,7 +175,7 @@ def put_back(f: _File) -> None:
         link(f.cached, f.work)
 
 
-def remove_extras(folder: Path, manifest: store.Manifest) -> tuple[str, ...]:
+def remove_extras(folder: Path, manifest: Manifest) -> tuple[str, ...]:
     """Remove the files in the snapshot folder that its manifest does not list."""
     if not folder.is_dir():
         return ()
@@ -182,7 +184,7 @@ def remove_extras(folder: Path, manifest: store.Manifest) -> tuple[str, ...]:
     for path in sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink()):
         name = path.relative_to(folder).as_posix()
         if name not in known:
-            store.remove_file(path)
+            fileio.remove_file(path)
             extras.append(name)
     return tuple(extras)
 
@@ -191,9 +193,9 @@ def link(src: Path, dst: Path) -> None:
     """Make `dst` a hard link to `src`, replacing whatever `dst` was."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}{TMP_SUFFIX}")
-    store.remove_file(tmp)  # left by an interrupted repair
-    with store.unprotected(src), store.unprotected(dst):  # src: immutable again after
-        os.link(src, tmp)  # (an immutable file can be neither linked nor renamed)
+    fileio.remove_file(tmp)  # left by an interrupted repair
+    with unprotected(src), unprotected(dst):  # src: immutable again after
+        fileio.link_or_copy(src, tmp)  # (an immutable file can be neither linked nor renamed)
         os.replace(tmp, dst)
 
 
@@ -204,19 +206,20 @@ def _same_inode(a: Path | None, b: Path) -> bool:
         return False
 
 
-def unprotect_snapshot(repo: Path, manifest: store.Manifest) -> int:
+def unprotect_snapshot(repo: Path, manifest: Manifest) -> int:
     """Clear the immutable flag of a snapshot's files and of their DVC cache objects (mostly
     the same inodes), so that they can be removed; returns how many files were looked at."""
-    folder = store.data_dir(repo, manifest.source, manifest.id)
+    folder = layout.data_dir(repo, manifest.source, manifest.id)
     paths = [folder / e.path for e in manifest.files]
-    paths += [store.cache_object(repo, e.md5) for e in manifest.files]
+    cache = dvccache.local_cache(repo)
+    paths += [cache.object_path(e.md5) for e in manifest.files]
     for path in paths:
-        store.unprotect(path)
+        unprotect(path)
     return len(manifest.files)
 
 
 def unprotect_all(repo: Path) -> int:
     """Clear the immutable flag of every file under data/snapshots and in the DVC cache (before
     `dvc gc`, which removes the objects of snapshots that no checked-out `.dvc` file names)."""
-    folders = [repo / store.SNAPSHOTS, repo / ".dvc" / "cache"]  # where `cache_object` points
-    return sum(store.unprotect_tree(folder) for folder in folders if folder.is_dir())
+    folders = [repo / layout.SNAPSHOTS, dvccache.cache_dir(repo)]
+    return sum(unprotect_tree(folder) for folder in folders if folder.is_dir())

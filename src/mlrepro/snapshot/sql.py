@@ -26,8 +26,9 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
 from mlrepro.core.errors import DataError, ParamsError
+from mlrepro.core.files import READ_ONLY, digest_file
 from mlrepro.core.params import Source
-from mlrepro.snapshot import store
+from mlrepro.snapshot.manifest import FileEntry
 
 READ_ONLY_TRANSACTION = {"postgresql", "mysql", "mariadb", "oracle"}  # SET TRANSACTION READ ONLY
 Row = Sequence[Any]
@@ -41,7 +42,7 @@ def where(source: Source) -> str:
 # -- writing a table ------------------------------------------------------------------------
 
 
-def write_table(df: pd.DataFrame, source: Source, folder: Path) -> store.FileEntry:
+def write_table(df: pd.DataFrame, source: Source, folder: Path) -> FileEntry:
     """Write `df` to `folder/<source>.csv` in a canonical row order and format; describe it."""
     if df.empty:
         raise DataError(f"{where(source)}: {_no_rows(source)}")
@@ -56,10 +57,12 @@ def write_table(df: pd.DataFrame, source: Source, folder: Path) -> store.FileEnt
         writer.writerows(text.take(order).itertuples(index=False, name=None))
         fh.flush()
         os.fsync(fh.fileno())
-    path.chmod(store.READ_ONLY)  # as every file of a snapshot, from the start
-    size, sha256, md5 = store.digest_file(path)
+    path.chmod(READ_ONLY)  # as every file of a snapshot, from the start
+    digest = digest_file(path, "sha256", "md5")
     columns = {str(c): str(t) for c, t in frame.dtypes.items()}
-    return store.FileEntry(path.name, size, sha256, md5, rows=len(frame), columns=columns)
+    return FileEntry(
+        path.name, digest.bytes, digest["sha256"], digest["md5"], rows=len(frame), columns=columns
+    )
 
 
 def _no_rows(source: Source) -> str:
@@ -132,7 +135,7 @@ def row_order(frame: pd.DataFrame, text: pd.DataFrame, by: list[str]) -> np.ndar
 # -- running a query --------------------------------------------------------------------------
 
 
-def query_to_csv(source: Source, folder: Path) -> store.FileEntry:
+def query_to_csv(source: Source, folder: Path) -> FileEntry:
     """Run `source.sql` read-only, keep rows up to `as_of.cutoff`, write the canonical CSV.
 
     Dtypes are inferred from the kept rows only, so rows after the cutoff never change the bytes.

@@ -15,8 +15,10 @@ from pathlib import Path
 
 from mlrepro.core.errors import DataError
 from mlrepro.core.params import Source
-from mlrepro.snapshot import store
+from mlrepro.snapshot import fileio, layout, store
 from mlrepro.snapshot.describe import Helper, describe_table, is_plain, separator
+from mlrepro.snapshot.manifest import FileEntry, Manifest, content_hash, new_id, now_utc
+from mlrepro.snapshot.progress import Progress
 from mlrepro.snapshot.sources import source_files
 
 SMALL = 1 << 20  # files up to this size are described from the bytes the copy pass read
@@ -25,7 +27,7 @@ HELPER_FILES = 200  # tables in a source from which a helper process describes t
 
 @dataclass(frozen=True)
 class TakeResult:
-    manifest: store.Manifest
+    manifest: Manifest
     reused: bool
 
 
@@ -56,9 +58,7 @@ def git_commit(repo: Path) -> str | None:
     return done.stdout.strip() or None
 
 
-def copy_files(
-    source: Source, repo: Path, tmp: Path, progress: store.Progress | None
-) -> list[store.FileEntry]:
+def copy_files(source: Source, repo: Path, tmp: Path, progress: Progress | None) -> list[FileEntry]:
     """Copy, hash and describe every file of `source` into `tmp`, one file at a time (a thread
     asks the disk for the next files meanwhile); with many tables, a helper process describes
     the small ones on the other core."""
@@ -71,12 +71,12 @@ def copy_files(
     copied, described, deferred = [], {}, []
     with ExitStack() as stack:
         helper = stack.enter_context(Helper()) if tables >= HELPER_FILES else None
-        done = stack.enter_context(store.read_ahead([item.path for item in items]))
+        done = stack.enter_context(fileio.read_ahead([item.path for item in items]))
         top = str(tmp)
         for item in items:  # strings, not Paths: this loop runs once per file
             target = f"{top}/{item.name}"
             try:
-                size, sha, md5, content = store.copy_new(item.path, target, progress, keep=SMALL)
+                size, sha, md5, content = fileio.copy_new(item.path, target, progress, keep=SMALL)
             except OSError as exc:  # vanished or unreadable since listed, or the disk is full
                 where = f"params.yaml: ingest.sources.{source.name}"
                 raise DataError(f"{where}: cannot copy {item.name}: {exc.strerror}") from None
@@ -91,29 +91,29 @@ def copy_files(
                 progress.advance(0, files=1)
         if helper:
             described.update(zip(deferred, helper.results(), strict=True))
-    return [store.FileEntry(*c, *described[c[0]]) for c in copied]
+    return [FileEntry(*c, *described[c[0]]) for c in copied]
 
 
-def take(source: Source, repo: Path, *, progress: store.Progress | None = None) -> TakeResult:
+def take(source: Source, repo: Path, *, progress: Progress | None = None) -> TakeResult:
     """Snapshot `source` now. Identical content reuses the existing snapshot's id."""
     with store.source_lock(repo, source.name):
         return _take(source, repo, progress)
 
 
-def _take(source: Source, repo: Path, progress: store.Progress | None) -> TakeResult:
+def _take(source: Source, repo: Path, progress: Progress | None) -> TakeResult:
     tmp = store.new_tmp_dir(repo, source.name)
     try:
         entries = fill(source, repo, tmp, progress)
-        content = store.content_hash(entries)
-        for existing in store.list_snapshots(repo, source.name):
+        content = content_hash(entries)
+        for existing in layout.list_snapshots(repo, source.name):
             if existing.content_sha256 == content:
-                folder = store.data_dir(repo, source.name, existing.id)
+                folder = layout.data_dir(repo, source.name, existing.id)
                 if not folder.with_suffix(".dvc").exists() and folder.is_dir():
                     store.track(repo, existing)  # an earlier take stopped before tracking it
                 return TakeResult(existing, reused=True)
-        taken_at = store.now_utc()
-        manifest = store.Manifest(
-            id=store.new_id(taken_at, content),
+        taken_at = now_utc()
+        manifest = Manifest(
+            id=new_id(taken_at, content),
             source=source.name,
             definition=source.definition(),
             taken_at=taken_at.isoformat().replace("+00:00", "Z"),
@@ -130,9 +130,7 @@ def _take(source: Source, repo: Path, progress: store.Progress | None) -> TakeRe
     return TakeResult(manifest, reused=False)
 
 
-def fill(
-    source: Source, repo: Path, tmp: Path, progress: store.Progress | None
-) -> list[store.FileEntry]:
+def fill(source: Source, repo: Path, tmp: Path, progress: Progress | None) -> list[FileEntry]:
     """Write the source's content into `tmp`; return one entry per file."""
     if source.sql is not None:
         from mlrepro.snapshot.sql import query_to_csv
@@ -143,7 +141,7 @@ def fill(
     return copy_files(source, repo, tmp, progress)
 
 
-def filtered_copy(source: Source, repo: Path, tmp: Path) -> store.FileEntry:
+def filtered_copy(source: Source, repo: Path, tmp: Path) -> FileEntry:
     """A file source with `as_of`: its rows up to the cutoff, in a deterministic CSV. Cells are
     kept as text, so rows after the cutoff cannot change how the kept rows are written."""
     import pandas as pd

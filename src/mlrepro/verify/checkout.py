@@ -17,8 +17,9 @@ from pathlib import Path
 
 from configobj import ConfigObj
 
+from mlrepro import dvccache
 from mlrepro.core.errors import MlreproError
-from mlrepro.snapshot import store
+from mlrepro.snapshot.immutable import unprotect_tree
 
 
 class VerifyInputError(MlreproError):
@@ -58,7 +59,7 @@ def make_checkout(repo: Path, commit: str, path: Path) -> Path:
     if local.is_file():
         shutil.copyfile(local, dvc_dir / "config.local")
     config = ConfigObj(str(dvc_dir / "config.local"))
-    config.setdefault("cache", {})["dir"] = str(dvc_dir / "cache")
+    config.setdefault("cache", {})["dir"] = str(dvccache.default_dir(path))
     config.setdefault("core", {})["site_cache_dir"] = str(dvc_dir / "tmp" / "site")
     config.write()
     return path
@@ -68,7 +69,7 @@ def remove_tree(path: Path) -> None:
     """Remove a folder that may hold read-only files and folders (snapshots, DVC cache)."""
     if not path.exists():
         return
-    store.unprotect_tree(path)  # snapshots restored from their source are immutable
+    unprotect_tree(path)  # snapshots restored from their source are immutable
     for folder in [path, *(p for p in path.rglob("*") if p.is_dir() and not p.is_symlink())]:
         folder.chmod(0o755)
     shutil.rmtree(path)

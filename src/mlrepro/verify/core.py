@@ -14,12 +14,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import git
-
+from mlrepro import dvccache
 from mlrepro import revisions as revs
 from mlrepro.core.errors import MlreproError
+from mlrepro.core.files import READ_ONLY
 from mlrepro.core.params import PARAMS_FILE
-from mlrepro.snapshot import store
 from mlrepro.verify import models
 from mlrepro.verify.checkout import VerifyInputError, make_checkout, remove_tree
 from mlrepro.verify.environments import Environment, environments
@@ -119,33 +118,37 @@ class VerifyResult:
 class Target:
     """What is verified: the commit, its dvc.lock and params, the stages in lock order."""
 
-    repo: git.Repo
+    revision: revs.Revision
     top: Path
-    rev: revs.Rev
     lock: dict[str, Any]
     params: dict[str, Any]
     stages: list[str]
 
+    @property
+    def rev(self) -> revs.Rev:
+        return self.revision.rev
 
-def read_target(repo: git.Repo, rev_name: str, stage: str | None) -> Target:
-    rev = revs.resolve_rev(repo, rev_name)
+
+def read_target(repo: revs.Repository, rev_name: str, stage: str | None) -> Target:
+    rev = repo.resolve(rev_name)
     if rev.commit is None:
         raise VerifyInputError("verify needs a commit, not the workspace: commit, then verify")
-    lock, why = revs.load(repo, rev, revs.DVC_LOCK)
+    revision = revs.Revision(repo, rev)
+    lock = revision.load(revs.DVC_LOCK)
     if not isinstance(lock, dict) or not isinstance(lock.get("stages"), dict):
+        why = lock if isinstance(lock, revs.Unreadable) else "has no stages"
         raise VerifyInputError(
-            f"{rev_name} ({rev.commit[:12]}): dvc.lock {why or 'has no stages'}; nothing to "
+            f"{rev_name} ({rev.commit[:12]}): dvc.lock {why}; nothing to "
             "verify (dvc repro, then commit dvc.lock)"
         )
-    params, _ = revs.load(repo, rev, PARAMS_FILE)
+    params = revision.load(PARAMS_FILE)
     stages = list(lock["stages"])
     if stage is not None and stage not in stages:
         raise VerifyInputError(
             f"--stage {stage}: no such stage in dvc.lock of {rev_name} "
             f"(stages: {', '.join(stages)})"
         )
-    top = Path(str(repo.working_tree_dir))
-    return Target(repo, top, rev, lock, params if isinstance(params, dict) else {}, stages)
+    return Target(revision, repo.root, lock, params if isinstance(params, dict) else {}, stages)
 
 
 def verify(
@@ -184,14 +187,14 @@ def _verify(
     checkouts = [make_checkout(target.top, target.rev.commit, tmp / e.folder) for e in envs]
     origins: list[SnapshotOrigin] = []
     if stage is None or reads_snapshots(target.lock, stage):
-        manifests = pinned_manifests(target.repo, target.rev)
+        manifests = pinned_manifests(target.revision)
         origins = provide(target.top, target.params, manifests, checkouts)
     if stage is not None:
         for checkout in checkouts:
             provide_inputs(target, stage, checkout)
     outcomes = repro_all(list(zip(checkouts, envs, strict=True)), stage, progress)
     stages = [stage] if stage else target.stages
-    reference = RevisionSide(target.repo, target.rev, target.top)
+    reference = RevisionSide(target.revision, target.top)
     against = f"dvc.lock of {target.rev.name}"
     runs = [
         check_run(o, c, target.lock, reference, stages, against)
@@ -310,12 +313,12 @@ def copy_cache_objects(user_repo: Path, checkout: Path, md5: str) -> bool:
         data = cached_object(user_repo, name)
         if data is None:
             return False
-        target = store.cache_object(checkout, name)
+        target = dvccache.object_path(checkout, name)
         if target.exists():
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-        target.chmod(store.READ_ONLY)
+        target.chmod(READ_ONLY)
     return True
 
 

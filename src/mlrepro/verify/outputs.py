@@ -10,11 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import git
-
+from mlrepro import dvccache
 from mlrepro import revisions as revs
 from mlrepro.pipeline.modelfile import md5 as md5_of
-from mlrepro.snapshot import store
 
 MODEL_SUFFIXES = (".skops",)  # model files whose predictions verify compares
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")  # never loaded
@@ -103,7 +101,7 @@ class Side(Protocol):
 def cached_object(repo: Path, md5: str) -> bytes | None:
     """The bytes of the DVC cache object with this md5 (`.dir` listings too), or None when it is
     absent or its content does not have that md5."""
-    obj = store.cache_object(repo, md5)
+    obj = dvccache.object_path(repo, md5)
     if not obj.is_file():
         return None
     data = obj.read_bytes()
@@ -134,11 +132,11 @@ class RevisionSide:
     """The outputs a commit recorded: git-tracked ones from git's objects, cached ones from the
     user's DVC cache; every object is checked against its md5 before it is used."""
 
-    def __init__(self, repo: git.Repo, rev: revs.Rev, user_repo: Path) -> None:
-        self.repo, self.rev, self.user_repo = repo, rev, user_repo
+    def __init__(self, revision: revs.Revision, user_repo: Path) -> None:
+        self.revision, self.user_repo = revision, user_repo
 
     def read(self, path: str, md5: str) -> bytes | None:
-        data = revs.read_bytes(self.repo, self.rev, path)
+        data = self.revision.read(path)
         if data is not None and md5_of(data) == md5:
             return data
         return cached_object(self.user_repo, md5)
@@ -148,17 +146,15 @@ class RevisionSide:
             listing = cached_object(self.user_repo, md5)
             if listing is not None:
                 return {e["relpath"]: e["md5"] for e in json.loads(listing)}
-        assert self.rev.commit is not None
-        try:
-            tree = self.repo.commit(self.rev.commit).tree / path
-        except KeyError:
+        repo, rev = self.revision.repo, self.revision.rev
+        names = repo.files(rev, path)
+        if not names:
             return None
-        files = {}
-        for item in tree.traverse():
-            if isinstance(item, git.Blob):
-                name = Path(item.path).relative_to(path).as_posix()
-                files[name] = md5_of(item.data_stream.read())
-        return files
+        blobs = repo.blobs([(rev, name) for name in names])
+        return {
+            Path(name).relative_to(path).as_posix(): md5_of(blob.data)
+            for name, blob in zip(names, blobs, strict=True)
+        }
 
 
 def flat(data: Any, prefix: str = "") -> dict[str, Any]:

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import git
-
+from mlrepro import dvccache
 from mlrepro import revisions as revs
 from mlrepro.core.copying import private_copy
 from mlrepro.core.errors import MlreproError
-from mlrepro.core.files import sha256_file
+from mlrepro.core.files import READ_ONLY, sha256_file
 from mlrepro.core.params import PARAMS_FILE
-from mlrepro.snapshot import store
+from mlrepro.snapshot import layout
+from mlrepro.snapshot.manifest import Manifest
 from mlrepro.verify.checkout import VerifyInputError, remove_tree
 
 
@@ -33,22 +33,18 @@ class SnapshotOrigin:
         return {"source": self.source, "id": self.id, "origin": self.origin}
 
 
-def pinned_manifests(repo: git.Repo, rev: revs.Rev) -> list[store.Manifest]:
-    """The manifest of every snapshot that params.yaml pins at `rev`, read from git."""
-    params, _ = revs.load(repo, rev, PARAMS_FILE)
-    ingest = params.get("ingest") if isinstance(params, dict) else None
-    pins = ingest.get("pins") if isinstance(ingest, dict) else None
+def pinned_manifests(revision: revs.Revision) -> list[Manifest]:
+    """The manifest of every snapshot that params.yaml pins at the revision, read from git."""
     manifests = []
-    for source, snapshot_id in (pins or {}).items():
-        path = store.manifest_path(Path(), str(source), str(snapshot_id)).as_posix()
-        data, why = revs.load(repo, rev, path)
-        try:
-            manifests.append(store.Manifest.from_dict(data))
-        except (TypeError, KeyError):
+    for source, snapshot_id in revision.pinned().items():
+        manifest = revision.manifest(source, str(snapshot_id))
+        if isinstance(manifest, revs.Unreadable):
+            path = layout.manifest_path(Path(), source, str(snapshot_id)).as_posix()
             raise VerifyInputError(
-                f"{rev.name}: params.yaml: ingest.pins.{source}: manifest {path} is "
-                f"{why or 'not a snapshot manifest'}"
-            ) from None
+                f"{revision.rev.name}: params.yaml: ingest.pins.{source}: manifest {path} is "
+                f"{manifest}"
+            )
+        manifests.append(manifest)
     return manifests
 
 
@@ -59,14 +55,14 @@ def copy_checked(candidate: Path, target: Path, sha256: str) -> bool:
     target.parent.mkdir(parents=True, exist_ok=True)
     private_copy(candidate, target)
     if sha256_file(target) == sha256:
-        target.chmod(store.READ_ONLY)
+        target.chmod(READ_ONLY)
         return True
     target.unlink()
     return False
 
 
 def copy_from(
-    folders: dict[str, Path], user_repo: Path | None, manifest: store.Manifest, target: Path
+    folders: dict[str, Path], user_repo: Path | None, manifest: Manifest, target: Path
 ) -> str | None:
     """Fill target with the snapshot's files from the first place holding each one intact:
     `folders` (origin -> a copy of the snapshot folder) or the DVC cache of `user_repo`.
@@ -77,7 +73,7 @@ def copy_from(
     for entry in manifest.files:
         candidates = [(o, f / entry.path) for o, f in folders.items()]
         if user_repo is not None:
-            candidates.insert(0, ("local cache", store.cache_object(user_repo, entry.md5)))
+            candidates.insert(0, ("local cache", dvccache.object_path(user_repo, entry.md5)))
         origin = next(
             (o for o, c in candidates if copy_checked(c, tmp / entry.path, entry.sha256)), None
         )
@@ -89,9 +85,9 @@ def copy_from(
     return " and ".join(sorted(used))
 
 
-def fetch_from_remote(checkout: Path, manifest: store.Manifest) -> str | None:
+def fetch_from_remote(checkout: Path, manifest: Manifest) -> str | None:
     """`dvc pull` the snapshot in the checkout (its own cache) and check every sha256."""
-    folder = store.data_dir(checkout, manifest.source, manifest.id)
+    folder = layout.data_dir(checkout, manifest.source, manifest.id)
     from mlrepro.remote.core import run_dvc
 
     remotes = run_dvc(checkout, "remote", "list")
@@ -109,7 +105,7 @@ def fetch_from_remote(checkout: Path, manifest: store.Manifest) -> str | None:
     return "remote"
 
 
-def take_from_source(checkout: Path, rev_params: Any, manifest: store.Manifest) -> str | None:
+def take_from_source(checkout: Path, rev_params: Any, manifest: Manifest) -> str | None:
     """Take the snapshot's source again (as the commit declares it); accept it only when the
     content hash is the pinned one exactly."""
     from mlrepro.core.params import _Node, parse_source
@@ -127,15 +123,15 @@ def take_from_source(checkout: Path, rev_params: Any, manifest: store.Manifest) 
 
 
 def provide(
-    user_repo: Path, rev_params: Any, manifests: list[store.Manifest], checkouts: list[Path]
+    user_repo: Path, rev_params: Any, manifests: list[Manifest], checkouts: list[Path]
 ) -> list[SnapshotOrigin]:
     """Put every pinned snapshot into each checkout; VerifyInputError names one found nowhere."""
     origins = []
     first, others = checkouts[0], checkouts[1:]
     for manifest in manifests:
-        folder = store.data_dir(first, manifest.source, manifest.id)
+        folder = layout.data_dir(first, manifest.source, manifest.id)
         folder.parent.mkdir(parents=True, exist_ok=True)
-        work = {"work tree": store.data_dir(user_repo, manifest.source, manifest.id)}
+        work = {"work tree": layout.data_dir(user_repo, manifest.source, manifest.id)}
         origin = (
             copy_from(work, user_repo, manifest, folder)
             or fetch_from_remote(first, manifest)
@@ -149,7 +145,7 @@ def provide(
             )
         origins.append(SnapshotOrigin(manifest.source, manifest.id, origin))
         for other in others:
-            copy = store.data_dir(other, manifest.source, manifest.id)
+            copy = layout.data_dir(other, manifest.source, manifest.id)
             copy.parent.mkdir(parents=True, exist_ok=True)
             if copy_from({"checkout": folder}, None, manifest, copy) is None:
                 raise MlreproError(f"{folder}: changed while it was copied")
