@@ -34,7 +34,8 @@ from pathlib import Path
 import yaml
 from plain import commands
 
-from mlrepro.snapshot import store
+from mlrepro import dvccache
+from mlrepro.snapshot.immutable import unprotect_tree
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -69,7 +70,7 @@ def scratch(prefix: str) -> Iterator[Path]:
     try:
         yield path
     finally:
-        store.unprotect_tree(path)
+        unprotect_tree(path)
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -114,7 +115,7 @@ def clone(dest: Path, args: argparse.Namespace) -> Path:
 
 
 def cache_mib(repo: Path) -> float:
-    files = (p for p in (repo / ".dvc" / "cache").rglob("*") if p.is_file())
+    files = (p for p in dvccache.cache_dir(repo).rglob("*") if p.is_file())
     return sum(p.stat().st_size for p in files) / 1024**2
 
 

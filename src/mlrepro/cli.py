@@ -15,18 +15,22 @@ from collections.abc import Sequence
 from mlrepro import __version__
 from mlrepro.core.errors import MlreproError
 from mlrepro.diff.cli import add_commands as add_diff_commands
+from mlrepro.drift.cli import add_commands as add_drift_commands
 from mlrepro.history.cli import add_commands as add_history_commands
 from mlrepro.metrics.cli import add_commands as add_metrics_commands
 from mlrepro.params.cli import add_commands as add_params_commands
 from mlrepro.remote.cli import add_commands as add_remote_commands
 from mlrepro.report.cli import add_commands as add_report_commands
+from mlrepro.schema.cli import add_commands as add_schema_commands
 from mlrepro.snapshot.cli import add_commands as add_snapshot_commands
 from mlrepro.verify.cli import add_commands as add_verify_commands
 
 NOUNS = (
     add_params_commands,
+    add_schema_commands,
     add_snapshot_commands,
     add_diff_commands,
+    add_drift_commands,
     add_report_commands,
     add_history_commands,
     add_remote_commands,

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import Repo
+from tests.runner import mlrepro
 
 pytestmark = pytest.mark.e2e
 
@@ -111,8 +112,8 @@ def use_local_flights(repo: Repo, df: pd.DataFrame) -> str:
     params = repo.read_yaml("params.yaml")
     params["ingest"]["sources"]["flights"] = {"path": "flights.csv"}  # a local file, no package
     (repo.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    repo.run("mlrepro", "snapshot", "take", "flights")
-    repo.run("mlrepro", "snapshot", "pin", "flights@latest")
+    mlrepro(repo.path, "snapshot", "take", "flights")
+    mlrepro(repo.path, "snapshot", "pin", "flights@latest")
     return str(repo.read_yaml("params.yaml")["ingest"]["pins"]["flights"])
 
 
@@ -166,4 +167,5 @@ def test_schema_violations_are_listed(pipeline_repo: Repo) -> None:
     assert "flights.distance: <= 100 fails for" in result.stderr, result.stderr
     assert "validate" in json.loads(pipeline_repo.dvc("status", "--json").stdout)
     report = json.loads((pipeline_repo.path / "reports" / "validate.json").read_text())
-    assert [v["column"] for v in report["violations"]] == ["distance"], report  # kept
+    errors = [v["column"] for v in report["anomalies"] if v["severity"] == "error"]
+    assert errors == ["distance"], report  # kept

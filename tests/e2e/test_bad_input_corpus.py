@@ -11,7 +11,6 @@ import json
 import re
 import signal
 import subprocess
-import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import pytest
 
 from tests.conftest import Repo, tool_env
 from tests.e2e.test_bad_input import package_flights, use_local_flights
+from tests.runner import mlrepro, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -405,7 +405,7 @@ def test_bad_input(pipeline_repo: Repo, case: Case) -> None:
         assert actual == committed(pipeline_repo, path), path
     if case.kept is not None:
         report = json.loads((pipeline_repo.path / case.kept).read_text())
-        assert report["ok"] is False and report["violations"], report
+        assert report["ok"] is False and report["anomalies"], report
     if case.stage is not None:
         assert case.stage in json.loads(pipeline_repo.dvc("status", "--json").stdout)
 
@@ -417,7 +417,7 @@ def test_disk_full_at_take_leaves_no_snapshot(pipeline_repo: Repo) -> None:
     assert result.returncode == 2, result.stderr
     folder = pipeline_repo.path / "data" / "snapshots" / "small"
     assert sorted(p.name for p in folder.iterdir()) == [".lock"], result.stderr
-    listed = pipeline_repo.run("mlrepro", "snapshot", "list", "--json").stdout
+    listed = mlrepro(pipeline_repo.path, "snapshot", "list", "--json").stdout
     assert "small" not in listed, listed
 
 
@@ -449,10 +449,11 @@ def test_sigterm_during_train_leaves_no_temporary_file(pipeline_repo: Repo) -> N
         text=True,
     )
     models = pipeline_repo.path / "models"
-    deadline = time.monotonic() + 300
-    while not list(models.glob(".model.skops.*.tmp")) and proc.poll() is None:
-        assert time.monotonic() < deadline, "train never started writing the model"
-        time.sleep(0.05)
+    wait_for(
+        lambda: list(models.glob(".model.skops.*.tmp")) or proc.poll() is not None,
+        timeout=300,
+        what="train to start writing the model",
+    )
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM, stderr

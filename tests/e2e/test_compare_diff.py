@@ -7,10 +7,7 @@ deleted); v3 (worse beyond tolerance, another pinned snapshot) = HEAD = the clea
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import hashlib
-import io
 import json
 import shutil
 from pathlib import Path
@@ -19,10 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from mlrepro.core.errors import MlreproError
-from mlrepro.diff.cli import add_commands
 from mlrepro.diff.core import diff_revs
 from tests.conftest import Repo
+from tests.runner import mlrepro
 
 pytestmark = pytest.mark.e2e
 
@@ -124,21 +120,6 @@ def repo(template: Repo, tmp_path: Path) -> Repo:
     return Repo(tmp_path / "repo")
 
 
-def mlrepro(cwd: Path, *argv: str) -> tuple[int, str, str]:
-    """Run a command as src/mlrepro/cli.py main() does: (exit code, stdout, stderr)."""
-    parser = argparse.ArgumentParser(prog="mlrepro")
-    add_commands(parser.add_subparsers(dest="noun", required=True))
-    args = parser.parse_args(argv)
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code: int = args.func(args)
-        except MlreproError as exc:
-            print(f"mlrepro: error: {exc}", file=err)
-            code = exc.exit_code
-    return code, out.getvalue(), err.getvalue()
-
-
 def json_diff(cwd: Path, a: str, b: str) -> dict[str, Any]:
     code, out, err = mlrepro(cwd, "diff", a, b, "--format", "json")
     assert code == 0, out + err
@@ -159,13 +140,17 @@ def test_numbers_agree_with_dvc_metrics_diff(template: Repo, a: str, b: str) -> 
 
 
 def test_gate_fails_beyond_tolerance(template: Repo) -> None:
-    code, out, err = mlrepro(template.path, "diff", "v1", "v3", "--gate")
+    code, out, err = mlrepro(template.path, "diff", "v1", "v3", "--gate", code=None)
     assert code == 1, out + err
     assert err == (
         "mlrepro diff: gate failed: test.roc_auc regressed, test.log_loss regressed, "
         "test.confusion.tp regressed\n"
     )
-    row = next(line for line in out.splitlines() if line.startswith("test.roc_auc"))
+    lines = out.splitlines()
+    header = ["evaluate/metrics.json", "v1", "v3", "change", "rel", "verdict", "note"]
+    assert lines[2].split() == header, out
+    assert lines[2].index("verdict") == lines[3].index("regressed"), out  # one aligned table
+    row = next(line for line in lines if line.startswith("  test.roc_auc "))
     assert row.split() == ["test.roc_auc", "0.7", "0.65", "-0.05", "↓", "-7.14%", "regressed", "✗"]
 
 
@@ -184,7 +169,7 @@ def test_gate_passes_within_tolerance(template: Repo) -> None:
 
 
 def test_unknown_revision_is_one_line(template: Repo) -> None:
-    code, out, err = mlrepro(template.path, "diff", "v1", "nope", "--gate")
+    code, out, err = mlrepro(template.path, "diff", "v1", "nope", "--gate", code=None)
     assert (code, out) == (2, "")
     assert err == (
         "mlrepro: error: unknown revision 'nope': not a commit, tag, branch or DVC experiment\n"
@@ -193,20 +178,22 @@ def test_unknown_revision_is_one_line(template: Repo) -> None:
 
 @pytest.mark.parametrize(
     ("rev", "reason"),
-    [
-        ("broken", "broken: evaluate/metrics.json: unparsable: Expecting property name"),
-        ("gone", "gone: evaluate/metrics.json: not found"),
-    ],
+    [("broken", "unparsable: Expecting property name"), ("gone", "not found")],
 )
 def test_missing_or_unparsable_metrics_show_a_dash_and_the_reason(
     template: Repo, rev: str, reason: str
 ) -> None:
-    code, out, err = mlrepro(template.path, "diff", "v1", rev, "--gate")
+    code, out, err = mlrepro(template.path, "diff", "v1", rev, "--gate", code=None)
     assert code == 1, out + err
-    row = next(line for line in out.splitlines() if line.startswith("test.roc_auc"))
-    assert row.split()[:5] == ["test.roc_auc", "0.7", "—", "missing", "✗"], out
-    assert reason in row, out
-    assert f"note: {reason}" in out, out
+    lines = out.splitlines()
+    # the reason once under the file's heading (every row has it), then the rows
+    assert lines[2].startswith("evaluate/metrics.json "), out
+    assert lines[3].startswith(f"  {rev}: {reason}"), out
+    row = next(line for line in lines if line.startswith("  test.roc_auc "))
+    assert row.split() == ["test.roc_auc", "0.7", "—", "missing", "✗"], out
+    assert f"note: {rev}: evaluate/metrics.json: {reason}" in out, out
+    rows = {r["key"]: r for r in json_diff(template.path, "v1", rev)["metrics"]}
+    assert rows["test.roc_auc"]["note"].startswith(f"{rev}: {reason}"), rows
 
 
 def index_state(repo: Repo) -> tuple[str, int, str]:
@@ -222,7 +209,7 @@ def test_work_tree_and_index_are_unchanged(repo: Repo) -> None:
     repo.git("add", "scratch.txt")
     before = index_state(repo)
     for argv in [("v1", "v3"), ("broken", "workspace"), ("v2",), ()]:
-        mlrepro(repo.path, "diff", *argv)
+        mlrepro(repo.path, "diff", *argv, code=None)
     assert index_state(repo) == before
 
 
@@ -263,6 +250,8 @@ def test_markdown(template: Repo) -> None:
     code, out, err = mlrepro(template.path, "diff", "v1", "v3", "--format", "md")
     assert code == 0, out + err
     assert "| `test.roc_auc` | 0.7 | 0.65 | -0.05 ↓ | -7.14% | regressed ✗ |  |" in out, out
+    heading = out.index("#### `evaluate/metrics.json`\n\n| metric | `v1` | `v3` |")
+    assert heading < out.index("| `test.roc_auc` |"), out
     assert "- flights: 20260101T000000Z-aaaaaaaa (100 rows, 1000 bytes) -> " in out, out
 
 
@@ -278,7 +267,7 @@ def test_shallow_clone_says_how_to_fetch(template: Repo, tmp_path: Path) -> None
     source, clone = f"file://{template.path}", str(tmp_path / "s")
     template.run("git", "clone", "-q", "--depth", "1", source, clone)
     v1 = template.git("rev-parse", "v1").stdout.strip()
-    code, out, err = mlrepro(tmp_path / "s", "diff", v1, "HEAD")
+    code, out, err = mlrepro(tmp_path / "s", "diff", v1, "HEAD", code=None)
     assert (code, out) == (2, "")
     assert err == (
         f"mlrepro: error: unknown revision '{v1}' in this shallow clone: if it exists upstream, "
@@ -295,12 +284,18 @@ def test_shallow_clone_says_how_to_fetch(template: Repo, tmp_path: Path) -> None
 )
 def test_a_gate_on_no_metric_is_an_input_error(repo: Repo, gate: str, message: str) -> None:
     (repo.path / "gates.yaml").write_text(f"{gate}: {{higher_is_better: true}}\n")
-    assert mlrepro(repo.path, "diff", "v1", "v3", "--gates", "gates.yaml") == (2, "", message)
+    assert mlrepro(repo.path, "diff", "v1", "v3", "--gates", "gates.yaml", code=None) == (
+        2,
+        "",
+        message,
+    )
 
 
 def test_a_gate_on_a_non_numeric_metric_fails(repo: Repo) -> None:
     (repo.path / "gates.yaml").write_text("test.model: {higher_is_better: true}\n")
-    code, out, err = mlrepro(repo.path, "diff", "v1", "v2", "--gate", "--gates", "gates.yaml")
+    code, out, err = mlrepro(
+        repo.path, "diff", "v1", "v2", "--gate", "--gates", "gates.yaml", code=None
+    )
     assert code == 1, out + err
     assert err == "mlrepro diff: gate failed: test.model not numeric\n"
 
@@ -309,12 +304,13 @@ def test_the_base_gates_judge_the_change(repo: Repo) -> None:
     loose = "test.roc_auc: {higher_is_better: true, abs_tol: 1.0}\n"
     (repo.path / "gates.yaml").write_text(loose)  # a change that loosens its own gate
     assert mlrepro(repo.path, "diff", "v1", "v3", "--gate", "--gates", "gates.yaml")[0] == 0
-    code, _, err = mlrepro(repo.path, "diff", "v1", "v3", "--gate")  # gates.yaml as at v1
+    # gates.yaml as at v1
+    code, _, err = mlrepro(repo.path, "diff", "v1", "v3", "--gate", code=None)
     assert code == 1 and "test.roc_auc regressed" in err, err
 
 
 def test_gate_needs_a_gates_file(repo: Repo) -> None:
-    assert mlrepro(repo.path, "diff", "v1", "v2", "--gate", "--gates", "nope.yaml") == (
+    assert mlrepro(repo.path, "diff", "v1", "v2", "--gate", "--gates", "nope.yaml", code=None) == (
         2,
         "",
         "mlrepro: error: --gates: nope.yaml not found\n",

@@ -12,10 +12,11 @@ import pytest
 
 from mlrepro.pipeline import modelfile
 from tests.conftest import Repo, make_runner
+from tests.runner import wait_for
 
 pytestmark = pytest.mark.e2e
 
-STAGES = ["ingest", "validate", "split", "featurize", "train", "evaluate"]
+STAGES = ["ingest", "validate", "split", "featurize", "drift", "leakage", "train", "evaluate"]
 METRICS = {
     "rows",
     "positive_rate",
@@ -24,6 +25,8 @@ METRICS = {
     "log_loss",
     "brier",
     "ece",
+    "ece_equal_mass",
+    "mce",
     "accuracy",
     "precision",
     "recall",
@@ -100,6 +103,33 @@ def test_outputs_of_a_full_run(pipeline_template: Repo) -> None:
         assert excluded not in card["features"]
 
 
+def test_the_declared_metrics_are_the_summaries(pipeline_template: Repo) -> None:
+    """The check stages declare only their summaries as metrics, so a diff stays readable; their
+    full reports are plain outputs (git, `cache: false`)."""
+    repo = pipeline_template
+    shown = json.loads(repo.dvc("metrics", "show", "--json").stdout)
+    files = {f: d["data"] for rev in shown.values() for f, d in rev["data"].items()}
+    assert sorted(files) == [
+        "evaluate/metrics.json",
+        "reports/drift_metrics.json",
+        "reports/leakage_metrics.json",
+        "reports/validate_metrics.json",
+    ]
+
+    def leaves(value: Any) -> int:
+        return sum(map(leaves, value.values())) if isinstance(value, dict) else 1
+
+    checks = {f: leaves(d) for f, d in files.items() if f.startswith("reports/")}
+    assert checks == {
+        "reports/drift_metrics.json": 12,  # per part: share, failed, warned, verdict, worst (2)
+        "reports/leakage_metrics.json": 8,
+        "reports/validate_metrics.json": 5,
+    }
+    lock = repo.read_yaml("dvc.lock")["stages"]
+    for stage, report in (("validate", "validate"), ("drift", "drift"), ("leakage", "leakage")):
+        assert f"reports/{report}.json" in {o["path"] for o in lock[stage]["outs"]}
+
+
 def test_plots_render(pipeline_template: Repo, tmp_path: Path) -> None:
     out = tmp_path / "plots"
     result = pipeline_template.dvc("plots", "show", "-o", str(out))
@@ -132,21 +162,23 @@ def test_param_change_reruns_only_its_stages(pipeline_repo: Repo) -> None:
     assert ran_stages(pipeline_repo.dvc("repro").stdout) == ["evaluate"]
 
     pipeline_repo.edit_params({"featurize": {"numeric": ["distance", "sched_hour", "temp"]}})
-    assert changed_stages(pipeline_repo) == ["featurize", "train", "evaluate"]
-    assert ran_stages(pipeline_repo.dvc("repro").stdout) == ["featurize", "train", "evaluate"]
+    after_featurize = ["featurize", "drift", "leakage", "train", "evaluate"]  # all read features
+    assert changed_stages(pipeline_repo) == after_featurize
+    assert ran_stages(pipeline_repo.dvc("repro").stdout) == after_featurize
 
 
 def test_code_edit_reruns_that_stage_and_later(pipeline_repo: Repo) -> None:
     module = pipeline_repo.path / "src/mlrepro/stages/split.py"
     module.write_text(module.read_text().replace("def split(", "def split(  # edited\n", 1))
-    assert changed_stages(pipeline_repo) == ["split"]
+    # leakage too: its fit-only-on-train check reads every stage's code (dvc.yaml deps)
+    assert changed_stages(pipeline_repo) == ["split", "leakage"]
     result = pipeline_repo.dvc("repro")
     assert ran_stages(result.stdout)[0] == "split"
     assert "ingest" not in ran_stages(result.stdout)
 
     shared = pipeline_repo.path / "src/mlrepro/pipeline/evaluation.py"
     shared.write_text(shared.read_text() + "\n# edited\n")
-    assert changed_stages(pipeline_repo) == ["evaluate"]
+    assert changed_stages(pipeline_repo) == ["leakage", "evaluate"]
 
 
 def test_queued_sweep_and_code_change_run_in_their_own_copies(pipeline_repo: Repo) -> None:
@@ -171,16 +203,12 @@ def test_queued_sweep_and_code_change_run_in_their_own_copies(pipeline_repo: Rep
 
 
 def wait_for_queue(repo: Repo, timeout: float = 900) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def finished() -> str | None:
         status = repo.dvc("queue", "status").stdout
-        if "Queued" not in status and "Running" not in status:
-            assert "Failed" not in status, status + repo.dvc("queue", "logs", "code-change").stdout
-            return
-        time.sleep(3)
-    raise AssertionError(f"queue did not finish in {timeout} s:\n{status}")
+        return None if "Queued" in status or "Running" in status else status
+
+    status = wait_for(finished, timeout=timeout, what="the queue to finish", interval=1)
+    assert "Failed" not in status, status + repo.dvc("queue", "logs", "code-change").stdout
 
 
 def experiments(repo: Repo) -> dict[str, dict[str, Any]]:

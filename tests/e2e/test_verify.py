@@ -7,27 +7,27 @@ import os
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import Repo, tool_env
+from tests.conftest import Repo
+from tests.runner import Result, mlrepro_process, processes_in, start_mlrepro, wait_for
 
 pytestmark = pytest.mark.e2e
 
 STAGES = ["ingest", "validate", "split", "featurize", "train", "evaluate"]
 
 
-def verify(repo: Repo, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def verify(repo: Repo, tmp: Path, *args: str) -> Result:
     """`mlrepro verify ARGS --json` with TMPDIR=tmp (so the test sees what is left behind)."""
     tmp.mkdir(exist_ok=True)
-    return repo.run("mlrepro", "verify", *args, check=False, env={"TMPDIR": str(tmp)})
+    return mlrepro_process(repo.path, "verify", *args, code=None, env={"TMPDIR": str(tmp)})
 
 
-def result_of(run: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+def result_of(run: Result) -> dict[str, Any]:
     assert run.stdout.strip(), run.stderr
     data: dict[str, Any] = json.loads(run.stdout)
     return data
@@ -54,7 +54,7 @@ def test_clean_commit_is_identical_and_nothing_is_touched(
     before = tree_state(pipeline_repo.path)
     run = verify(pipeline_repo, tmp_path / "tmp", "--json")
     assert tree_state(pipeline_repo.path) == before  # work tree, index, DVC cache, run-cache
-    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.code == 0, run.stdout + run.stderr
     data = result_of(run)
     assert data["identical"] and data["rev"] == "HEAD" and data["notes"] == []
     assert [s["stage"] for s in data["runs"][0]["stages"]] == STAGES
@@ -72,7 +72,7 @@ def test_clean_commit_is_identical_and_nothing_is_touched(
 
 def test_text_output_names_every_stage_and_output(pipeline_repo: Repo, tmp_path: Path) -> None:
     run = verify(pipeline_repo, tmp_path / "tmp")
-    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.code == 0, run.stdout + run.stderr
     for stage in STAGES:
         assert f"  stage {stage}: identical" in run.stdout, run.stdout
     assert "    models/model.skops: identical " in run.stdout, run.stdout
@@ -87,7 +87,7 @@ def test_wrong_hash_in_lock_exits_1_naming_that_output(pipeline_repo: Repo, tmp_
     lock_file.write_text(yaml.safe_dump(lock, sort_keys=False))
     pipeline_repo.commit_all("a dvc.lock that lies")
     run = verify(pipeline_repo, tmp_path / "tmp", "--json")
-    assert run.returncode == 1, run.stdout + run.stderr
+    assert run.code == 1, run.stdout + run.stderr
     found = outputs(result_of(run))
     wrong = found.pop("reports/split.json")
     assert (wrong["identical"], wrong["expected"], wrong["actual"]) == (False, "0" * 32, real)
@@ -110,7 +110,7 @@ def test_vary_names_a_stage_that_writes_the_time(pipeline_repo: Repo, tmp_path: 
     pipeline_repo.dvc("repro")
     pipeline_repo.commit_all("split writes the time")
     run = verify(pipeline_repo, tmp_path / "tmp", "--vary", "--json")
-    assert run.returncode == 1, run.stdout + run.stderr
+    assert run.code == 1, run.stdout + run.stderr
     data = result_of(run)
     assert [r["run"] for r in data["runs"]] == ["run a", "run b", "run b"]
     assert data["runs"][2]["against"] == "run a"
@@ -132,7 +132,7 @@ def test_unpinned_threads_model_differs_and_predictions_are_compared(
     pipeline_repo.dvc("repro", env={"OMP_NUM_THREADS": "1"})
     pipeline_repo.commit_all("threads: null")
     run = verify(pipeline_repo, tmp_path / "tmp", "--vary", "threads", "--json")
-    assert run.returncode == 1, run.stdout + run.stderr
+    assert run.code == 1, run.stdout + run.stderr
     data = result_of(run)
     assert data["runs"][0]["identical"], data["runs"][0]  # OMP_NUM_THREADS=1, as committed
     model = outputs(data, 1)["models/model.skops"]
@@ -151,14 +151,14 @@ def test_commit_without_threads_param_gets_a_note(pipeline_repo: Repo, tmp_path:
     dvc_yaml.write_text(dvc_yaml.read_text().replace("      - threads\n", ""))
     pipeline_repo.commit_all("as before the threads param")
     run = verify(pipeline_repo, tmp_path / "tmp", "--stage", "validate", "--json")
-    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.code == 0, run.stdout + run.stderr
     notes = result_of(run)["notes"]
     assert len(notes) == 1 and "has no `threads`" in notes[0], notes
 
 
 def test_one_stage_from_its_locked_inputs(pipeline_repo: Repo, tmp_path: Path) -> None:
     run = verify(pipeline_repo, tmp_path / "tmp", "--stage", "train", "--json")
-    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.code == 0, run.stdout + run.stderr
     data = result_of(run)
     assert [s["stage"] for s in data["runs"][0]["stages"]] == ["train"]
     assert data["snapshots"] == []  # train does not read them
@@ -178,7 +178,7 @@ def test_failing_stage_exits_1_and_leaves_nothing(pipeline_repo: Repo, tmp_path:
     )
     pipeline_repo.commit_all("evaluate is broken")
     run = verify(pipeline_repo, tmp_path / "tmp", "--json")
-    assert run.returncode == 1, run.stdout + run.stderr
+    assert run.code == 1, run.stdout + run.stderr
     stages = {s["stage"]: s for s in result_of(run)["runs"][0]["stages"]}
     assert stages["train"]["identical"], stages["train"]
     assert stages["evaluate"]["error"] == "mlrepro evaluate: error: broken on purpose"
@@ -187,7 +187,7 @@ def test_failing_stage_exits_1_and_leaves_nothing(pipeline_repo: Repo, tmp_path:
 
 def test_keep_leaves_the_checkout_and_names_it(pipeline_repo: Repo, tmp_path: Path) -> None:
     run = verify(pipeline_repo, tmp_path / "tmp", "--stage", "validate", "--keep")
-    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.code == 0, run.stdout + run.stderr
     kept = Path(run.stdout.rstrip().splitlines()[-1].split("kept: ", 1)[1].split(" (")[0])
     assert (kept / "run" / "reports" / "validate.json").is_file()
     assert kept.parent == tmp_path / "tmp"
@@ -196,18 +196,18 @@ def test_keep_leaves_the_checkout_and_names_it(pipeline_repo: Repo, tmp_path: Pa
 def test_ctrl_c_stops_the_run_and_leaves_nothing(pipeline_repo: Repo, tmp_path: Path) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    proc = subprocess.Popen(
-        ["mlrepro", "verify"],
-        cwd=pipeline_repo.path,
-        env={**tool_env(), "TMPDIR": str(tmp)},
+    proc = start_mlrepro(
+        pipeline_repo.path,
+        "verify",
+        env={"TMPDIR": str(tmp)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
     )
-    deadline = time.monotonic() + 120
-    while not list(tmp.glob("*/run.log")) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(2)  # inside dvc repro, a stage running
+    wait_for(  # inside dvc repro, a stage running
+        lambda: any("mlrepro.stages." in p for p in processes_in(tmp)),
+        timeout=120,
+        what="a stage of the checkout to run",
+    )
     os.kill(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -228,7 +228,7 @@ def test_usage_errors_are_one_line_exit_2(
     pipeline_repo: Repo, tmp_path: Path, args: list[str], message: str
 ) -> None:
     run = verify(pipeline_repo, tmp_path / "tmp", *args)
-    assert run.returncode == 2, run.stdout + run.stderr
+    assert run.code == 2, run.stdout + run.stderr
     assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert list((tmp_path / "tmp").iterdir()) == []
 
@@ -255,7 +255,7 @@ def test_snapshot_found_nowhere_is_one_line_exit_2(pipeline_repo: Repo, tmp_path
     )
     pipeline_repo.commit_all("airlines now points elsewhere")
     run = verify(pipeline_repo, tmp_path / "tmp")
-    assert run.returncode == 2, run.stdout + run.stderr
+    assert run.code == 2, run.stdout + run.stderr
     assert f"mlrepro: error: airlines@{snapshot_id}: not in the local DVC cache" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert list((tmp_path / "tmp").iterdir()) == []
@@ -265,13 +265,14 @@ def test_progress_line_per_stage_on_a_terminal(pipeline_repo: Repo, tmp_path: Pa
     import pty
 
     leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        ["mlrepro", "verify", "--stage", "validate"],
-        cwd=pipeline_repo.path,
-        env={**tool_env(), "TMPDIR": str(tmp_path)},
+    proc = start_mlrepro(
+        pipeline_repo.path,
+        "verify",
+        "--stage",
+        "validate",
+        env={"TMPDIR": str(tmp_path)},
         stdout=subprocess.PIPE,
         stderr=follower,
-        text=True,
     )
     os.close(follower)
     out, _ = proc.communicate(timeout=300)

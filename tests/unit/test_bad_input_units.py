@@ -21,10 +21,11 @@ import yaml
 from mlrepro import cli
 from mlrepro.core.errors import DataError, MlreproError, ParamsError, SchemaError
 from mlrepro.core.params import check_train, load_params, load_yaml
-from mlrepro.pipeline.schema import check_table, load_schema, parse_table
+from mlrepro.pipeline.anomalies import check_table
+from mlrepro.pipeline.schema import load_schema, parse_table
 from mlrepro.remote import local_server
-from mlrepro.snapshot import store
 from mlrepro.snapshot.describe import describe_table
+from mlrepro.snapshot.manifest import Manifest, write_manifest
 from mlrepro.snapshot.sources import package_version
 from mlrepro.stages.featurize import label
 from mlrepro.stages.split import split_by_time
@@ -225,7 +226,7 @@ def full_disk(fd: int) -> None:
 def test_a_full_disk_while_writing_a_manifest_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    manifest = store.Manifest(
+    manifest = Manifest(
         id="20260101T000000Z-abcdef12",
         source="s",
         definition={"path": "x.csv", "key": []},
@@ -238,7 +239,7 @@ def test_a_full_disk_while_writing_a_manifest_is_one_line(
     path = tmp_path / "20260101T000000Z-abcdef12.json"
     monkeypatch.setattr(os, "fsync", full_disk)
     with pytest.raises(MlreproError) as error:
-        store.write_manifest(path, manifest)
+        write_manifest(path, manifest)
     assert error.value.exit_code == 2
     assert one_line(error) == (
         f"{path}: cannot write: No space left on device (free space, then re-run)"

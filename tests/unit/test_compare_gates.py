@@ -10,10 +10,13 @@ import pytest
 from mlrepro.diff.gates import (
     Gate,
     GateError,
+    GatesConfig,
     check_gates_match,
     fails,
     gate_for,
+    load_config,
     load_gates,
+    parse_config,
     parse_gates,
     verdict,
 )
@@ -112,8 +115,46 @@ def test_the_shipped_gates_file_parses() -> None:
         "test.log_loss",
         "test.brier",
         "test.ece",
+        "test.ece_equal_mass",
+        "test.mce",
+        "valid.dataset.share",  # reports/drift_metrics.json
+        "test.dataset.share",
     }
-    assert [g.higher_is_better for g in gates] == [True, True, False, False, False]
+    assert {g.pattern for g in gates if g.higher_is_better} == {
+        "test.roc_auc",
+        "test.average_precision",
+    }
+    config = load_config(Path(__file__).resolve().parents[2] / "gates.yaml")
+    assert config is not None and config.test_looks_warn == 20
+
+
+def test_test_looks_is_not_a_metric() -> None:
+    auc = {"test.roc_auc": {"higher_is_better": True}}
+    assert parse_config({**auc, "test_looks": {"warn": 5}}) == GatesConfig(
+        (Gate("test.roc_auc", True),), 5
+    )
+    assert parse_config(auc).test_looks_warn == 20  # the default
+    assert parse_config({"test_looks": {}}) == GatesConfig((), 20)
+    assert parse_config(None) == GatesConfig((), 20)
+    assert parse_gates({**auc, "test_looks": {"warn": 0}}) == (Gate("test.roc_auc", True),)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (20, "gates.yaml: test_looks: expected a mapping with only warn, got 20"),
+        ({"warn": 5, "max": 2}, "gates.yaml: test_looks: expected a mapping with only warn"),
+        ({"warn": "20"}, "gates.yaml: test_looks.warn: expected a whole number >= 0, got '20'"),
+        ({"warn": -1}, "gates.yaml: test_looks.warn: expected a whole number >= 0, got -1"),
+        ({"warn": 2.5}, "gates.yaml: test_looks.warn: expected a whole number >= 0, got 2.5"),
+        ({"warn": True}, "gates.yaml: test_looks.warn: expected a whole number >= 0, got True"),
+    ],
+)
+def test_malformed_test_looks_is_one_line(spec: Any, message: str) -> None:
+    with pytest.raises(GateError) as info:
+        parse_config({"test_looks": spec})
+    assert str(info.value).startswith(message), str(info.value)
+    assert "\n" not in str(info.value)
 
 
 def test_no_gates_file(tmp_path: Path) -> None:

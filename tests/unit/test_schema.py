@@ -1,4 +1,5 @@
-"""schema.yaml: loading, parsing raw text columns, and checks returned as Violation data."""
+"""schema.yaml: loading, parsing raw text columns (a date stays a calendar date), checks returned
+as Anomaly data, and the TRAINING / SERVING environments."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ import pandas as pd
 import pytest
 
 from mlrepro.core.errors import DataError, SchemaError
-from mlrepro.pipeline.schema import ColumnSpec, TableSpec, check_table, load_schema, parse_table
+from mlrepro.pipeline.anomalies import check_table
+from mlrepro.pipeline.schema import (
+    ColumnSpec,
+    Rule,
+    TableSpec,
+    in_environment,
+    load_schema,
+    parse_table,
+    serving_view,
+)
 
 COMMITTED = Path(__file__).resolve().parents[2] / "schema.yaml"
 
@@ -42,6 +52,17 @@ def test_committed_schema_loads() -> None:
     assert (carrier.dtype, carrier.nullable, len(carrier.allowed or ())) == ("string", False, 16)
     year = schema["planes"].columns[1]
     assert year == ColumnSpec("year", "int", nullable=True, min=1900, max=2013)
+    wind = schema["weather"].column("wind_speed")
+    assert wind is not None and (wind.max, wind.handling) == (200, "missing")
+    assert [r.text for r in schema["weather"].rules] == ["dewp <= temp", "wind_gust >= wind_speed"]
+
+
+def test_committed_schema_keeps_the_label_and_later_measurements_out_of_serving() -> None:
+    flights = load_schema(COMMITTED)["flights"]
+    hidden = [c.name for c in flights.columns if "SERVING" in c.not_in]
+    assert hidden == ["dep_time", "dep_delay", "arr_time", "arr_delay", "air_time"]
+    assert serving_view(flights).names == [c for c in flights.names if c not in hidden]
+    assert in_environment(flights, "TRAINING").names == flights.names
 
 
 def test_parse_table_types_columns_and_drops_undeclared() -> None:
@@ -95,7 +116,7 @@ BAD = pd.DataFrame(
 
 
 def test_check_table_returns_each_violation_as_data() -> None:
-    found = [(v.table, v.column, v.failures, v.examples) for v in check_table(BAD, SPEC)]
+    found = [(v.table, v.column, v.count, v.examples) for v in check_table(BAD, SPEC)]
     assert sorted(found) == [
         ("t", "c", 2, ("LGA", "XXX")),  # not an allowed category (null is allowed)
         ("t", "n", 1, ("-1",)),  # below min
@@ -105,7 +126,7 @@ def test_check_table_returns_each_violation_as_data() -> None:
 
 
 def test_check_table_uses_the_schema_check_names() -> None:
-    checks = {(v.column, v.check) for v in check_table(BAD, SPEC)}
+    checks = {(v.column, v.rule) for v in check_table(BAD, SPEC)}
     assert checks == {
         ("c", "allowed categories"),
         ("n", ">= 0"),
@@ -148,6 +169,52 @@ def write_schema(tmp_path: Path, columns: str) -> Path:
             "tables.t.columns.a.min: ",
             id="min-not-a-number",
         ),
+        pytest.param(
+            "      a: {dtype: int, not_in: [SERVNG]}",
+            "tables.t.columns.a.not_in: expected a list of TRAINING or SERVING",
+            id="unknown-environment",
+        ),
+        pytest.param(
+            "      a: {dtype: int, not_in: [TRAINING, SERVING]}",
+            "tables.t.columns.a.not_in: a column in no environment is never read",
+            id="in-no-environment",
+        ),
+        pytest.param(
+            "      a: {dtype: int, handling: ignore}",
+            "tables.t.columns.a.handling: expected one of stop, keep, drop, missing",
+            id="unknown-handling",
+        ),
+        pytest.param(
+            "      a: {dtype: int, nullable: false, handling: missing}",
+            "tables.t.columns.a.handling: missing needs a nullable column",
+            id="missing-in-a-non-nullable-column",
+        ),
+        pytest.param(
+            "      a: {dtype: date, min: 0}",
+            "tables.t.columns.a.min: not supported for date columns",
+            id="bound-on-a-date",
+        ),
+        pytest.param(
+            "      a: {dtype: int}\n    rules: [{check: a <= b}]",
+            "tables.t.rules[0].check: 'b' is not a column of the table",
+            id="rule-unknown-column",
+        ),
+        pytest.param(
+            "      a: {dtype: int}\n      b: {dtype: int}\n    rules: [{check: a + b}]",
+            "tables.t.rules[0].check: expected 'COLUMN OP COLUMN'",
+            id="rule-not-a-comparison",
+        ),
+        pytest.param(
+            "      a: {dtype: int}\n      b: {dtype: string}\n    rules: [{check: a < b}]",
+            "tables.t.rules[0].check: 'a' (int) and 'b' (string) cannot be compared with <",
+            id="rule-mixed-types",
+        ),
+        pytest.param(
+            "      a: {dtype: int}\n      b: {dtype: int}\n"
+            "    rules: [{check: a < b, handling: missing}]",
+            "tables.t.rules[0].handling: expected one of stop, keep, drop",
+            id="rule-handling-missing",
+        ),
     ],
 )
 def test_malformed_entry_names_the_entry(tmp_path: Path, columns: str, expected: str) -> None:
@@ -162,3 +229,44 @@ def test_malformed_yaml_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(SchemaError) as info:
         load_schema(path)
     assert "\n" not in str(info.value), str(info.value)
+
+
+def test_a_date_column_is_a_calendar_date() -> None:
+    spec = TableSpec("t", (ColumnSpec("d", "date"),))
+    df = parse_table(pd.DataFrame({"d": ["2013-01-05", "", "2013-12-31"]}), spec, file="t.csv")
+    assert str(df["d"].dtype) == "date32[day][pyarrow]"
+    assert [str(d) for d in df["d"]] == ["2013-01-05", "<NA>", "2013-12-31"]
+    assert check_table(df, spec) == []
+
+
+@pytest.mark.parametrize("bad", ["2013-01-05 10:00", "2013-02-30", "5 Jan 2013"])
+def test_a_date_with_a_time_or_no_such_day_is_refused(bad: str) -> None:
+    spec = TableSpec("t", (ColumnSpec("d", "date"),))
+    with pytest.raises(DataError) as info:
+        parse_table(pd.DataFrame({"d": ["2013-01-05", bad]}), spec, file="t.csv")
+    assert str(info.value) == f"t.csv: column 'd' row 2: {bad!r} is not date"
+
+
+def test_serving_view_drops_the_columns_and_their_rules() -> None:
+    spec = TableSpec(
+        "t",
+        (
+            ColumnSpec("a", "int"),
+            ColumnSpec("b", "int", not_in=("SERVING",)),
+            ColumnSpec("c", "int", not_in=("TRAINING",)),
+        ),
+        (Rule("a", "<=", "b"), Rule("a", "<=", "c")),
+    )
+    serving = serving_view(spec)
+    assert (serving.names, [r.text for r in serving.rules]) == (["a", "c"], ["a <= c"])
+    training = in_environment(spec, "TRAINING")
+    assert (training.names, [r.text for r in training.rules]) == (["a", "b"], ["a <= b"])
+
+
+def test_rules_load_from_the_schema_file(tmp_path: Path) -> None:
+    path = write_schema(
+        tmp_path,
+        "      lo: {dtype: float}\n      hi: {dtype: int}\n"
+        "    rules:\n      - {check: lo <= hi}\n      - {check: 'hi != lo', handling: drop}",
+    )
+    assert load_schema(path)["t"].rules == (Rule("lo", "<=", "hi"), Rule("hi", "!=", "lo", "drop"))

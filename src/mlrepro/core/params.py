@@ -1,7 +1,8 @@
 """params.yaml, read into typed sections; every bad value is a ParamsError naming its key.
 
-One section per stage (`ingest`, `validate`, `split`, `featurize`, `train`, `evaluate`) plus the
-top-level `seed` and `threads`. Stages call `load_params()` and take the section they need.
+One section per stage (`ingest`, `validate`, `split`, `featurize`, `train`, `evaluate`, `drift`)
+plus the top-level `seed` and `threads`. Stages call `load_params()` and take the section they
+need.
 """
 
 from __future__ import annotations
@@ -183,10 +184,19 @@ class FeaturizeParams:
     excluded: dict[str, str]
     joins: tuple[Join, ...] = ()
     datetime: DatetimeParts | None = None
+    target_equals: str | None = None  # label = target == this (a string column)
+    target_in: tuple[str, ...] | None = None  # label = target is one of these (a string column)
 
     @property
     def features(self) -> list[str]:
         return [*self.categorical, *self.numeric]
+
+    @property
+    def target_values(self) -> tuple[str, ...] | None:
+        """The values that make the label 1 for a string target (`equals` or `in`), else None."""
+        if self.target_equals is not None:
+            return (self.target_equals,)
+        return self.target_in
 
 
 @dataclass(frozen=True)
@@ -199,6 +209,49 @@ class EvaluateParams:
 
 
 @dataclass(frozen=True)
+class Thresholds:
+    """A drift measure's verdict: `warn` from this value on, `fail` from that one."""
+
+    warn: float
+    fail: float
+
+
+DRIFT_METHODS = {"numeric": ("psi", "wasserstein"), "categorical": ("jensenshannon", "linf")}
+DRIFT_THRESHOLDS = {m: Thresholds(0.1, 0.2) for ms in DRIFT_METHODS.values() for m in ms}
+DRIFT_FAIL_ON = ("never", "feature", "dataset")
+
+
+@dataclass(frozen=True)
+class DriftParams:
+    """`drift:` (pipeline/drift.py): quantile bins, thresholds per method and their overrides
+    per feature, the failing share that is dataset drift, what stops the stage, the PNG's size."""
+
+    bins: int = 10
+    thresholds: dict[str, Thresholds] = field(default_factory=lambda: dict(DRIFT_THRESHOLDS))
+    features: dict[str, dict[str, Thresholds]] = field(default_factory=dict)
+    dataset_share: float = 0.5
+    fail_on: str = "never"
+    plot_top: int = 6
+
+    def limits(self, feature: str, method: str) -> Thresholds:
+        return self.features.get(feature, {}).get(method, self.thresholds[method])
+
+
+@dataclass(frozen=True)
+class LeakageParams:
+    """`leakage:` (pipeline/leakage.py): the folds and numeric bins of the out-of-fold label-proxy
+    ROC AUC, the AUC that warns and the one that fails, the features allowed to score high
+    (feature -> reason), and the share of test rows identical to a train row that fails."""
+
+    folds: int = 5
+    bins: int = 20
+    warn_auc: float = 0.75
+    fail_auc: float = 0.9
+    allowed: dict[str, str] = field(default_factory=dict)
+    overlap_max: float = 0.05
+
+
+@dataclass(frozen=True)
 class Params:
     seed: int
     ingest: IngestParams
@@ -207,6 +260,8 @@ class Params:
     train: dict[str, Any] = field(default_factory=dict)
     evaluate: EvaluateParams | None = None
     threads: int | None = 1  # OpenMP/BLAS threads of train and evaluate; None: library default
+    drift: DriftParams = field(default_factory=DriftParams)
+    leakage: LeakageParams = field(default_factory=LeakageParams)
 
 
 DATETIME_PARTS = ("hour", "weekday", "month", "day", "dayofyear")
@@ -222,16 +277,28 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
     root = _Node(load_yaml(text, file, ParamsError), "", file)
     root.unknown(
         {"seed", "threads", "ingest", "validate", "split", "featurize", "train", "evaluate"}
+        | {"drift", "leakage"}
     )
     threads = root.raw("threads", 1)
+    featurize = parse_featurize(root.node("featurize"))
     return Params(
         seed=root.integer("seed", 0, 2**32 - 1),
         ingest=parse_ingest(root.node("ingest")),
         split=parse_split(root.node("split")),
-        featurize=parse_featurize(root.node("featurize")),
+        featurize=featurize,
         train=root.mapping("train"),
         evaluate=parse_evaluate(root.node("evaluate")),
         threads=None if threads is None else root.integer("threads", 1, 4096, 1),
+        drift=(
+            parse_drift(root.node("drift"), featurize)
+            if root.raw("drift", None) is not None
+            else DriftParams()
+        ),
+        leakage=(
+            parse_leakage(root.node("leakage"), featurize)
+            if root.raw("leakage", None) is not None
+            else LeakageParams()
+        ),
     )
 
 
@@ -356,7 +423,7 @@ def parse_split(node: _Node) -> SplitParams:
 def parse_featurize(node: _Node) -> FeaturizeParams:
     node.unknown({"target", "categorical", "numeric", "excluded", "joins", "datetime"})
     target = node.node("target")
-    target.unknown({"column", "greater_than", "label"})
+    target.unknown({"column", "greater_than", "equals", "in", "label"})
     joins = []
     for i, item in enumerate(node.typed("joins", list, [])):
         join = _Node(item, f"{node.key}.joins[{i}]", node.file)
@@ -376,9 +443,37 @@ def parse_featurize(node: _Node) -> FeaturizeParams:
         excluded={str(k): str(v) for k, v in excluded.items()},
         joins=tuple(joins),
         datetime=_parse_datetime(node),
+        target_equals=_target_value(target, "equals"),
+        target_in=_target_values(target),
     )
+    given = [k for k in ("greater_than", "equals", "in") if target.raw(k, None) is not None]
+    if len(given) > 1:
+        raise target.fail(given[1], f"give one of greater_than, equals, in (also {given[0]})")
     _check_features(node, params)
     return params
+
+
+QUOTE = "put it in quotes: YAML reads yes, no, on, off and numbers as other types"
+
+
+def _target_value(target: _Node, name: str) -> str | None:
+    """`equals:` a string; YAML reads `yes`, `no`, `1` as other types, so those need quotes."""
+    value = target.raw(name, None)
+    if value is not None and not isinstance(value, str):
+        raise target.fail(name, f"expected a string, got {value!r} ({QUOTE})")
+    return value
+
+
+def _target_values(target: _Node) -> tuple[str, ...] | None:
+    values = target.raw("in", None)
+    if values is None:
+        return None
+    if not isinstance(values, list) or not values:
+        raise target.fail("in", f"expected a list of values, got {values!r}")
+    for value in values:
+        if not isinstance(value, str):
+            raise target.fail("in", f"expected strings, got {value!r} ({QUOTE})")
+    return tuple(values)
 
 
 def _parse_datetime(node: _Node) -> DatetimeParts | None:
@@ -431,6 +526,76 @@ def parse_evaluate(node: _Node) -> EvaluateParams:
         importance_repeats=node.integer("importance_repeats", 1, 1000, 5),
         importance_max_rows=node.integer("importance_max_rows", 1, 10**9, 10000),
         curve_points=node.integer("curve_points", 10, 100000, 200),
+    )
+
+
+def parse_drift(node: _Node, featurize: FeaturizeParams) -> DriftParams:
+    node.unknown({"bins", "thresholds", "features", "dataset_share", "fail_on", "plot_top"})
+    defaults = dict(DRIFT_THRESHOLDS)
+    if node.raw("thresholds", None) is not None:
+        defaults |= _thresholds(node.node("thresholds"), defaults, tuple(defaults))
+    kinds = dict.fromkeys(featurize.categorical, "categorical")
+    kinds |= dict.fromkeys(featurize.numeric, "numeric")
+    overrides = {}
+    if node.raw("features", None) is not None:
+        features = node.node("features")
+        for name in features.data:
+            if name not in kinds:
+                raise features.fail(name, "not a feature (featurize.categorical or numeric)")
+            methods = DRIFT_METHODS[kinds[name]]
+            overrides[str(name)] = _thresholds(features.node(name), defaults, methods)
+    fail_on = node.typed("fail_on", str, "never")
+    if fail_on not in DRIFT_FAIL_ON:
+        raise node.fail("fail_on", f"expected one of {', '.join(DRIFT_FAIL_ON)}, got {fail_on!r}")
+    return DriftParams(
+        bins=node.integer("bins", 2, 1000, 10),
+        thresholds=defaults,
+        features=overrides,
+        dataset_share=node.number("dataset_share", 0.0, 1.0, 0.5),
+        fail_on=fail_on,
+        plot_top=node.integer("plot_top", 1, 100, 6),
+    )
+
+
+def _thresholds(
+    node: _Node, base: dict[str, Thresholds], methods: tuple[str, ...]
+) -> dict[str, Thresholds]:
+    """`{method: {warn, fail}}` for the methods `node` names; a level it leaves out: `base`."""
+    node.unknown(set(methods))
+    out = {}
+    for method in node.data:
+        limits = node.node(method)
+        limits.unknown({"warn", "fail"})
+        warn = limits.number("warn", 0.0, 1e9, base[method].warn)
+        fail = limits.number("fail", 0.0, 1e9, base[method].fail)
+        if warn > fail:
+            raise limits.fail("warn", f"must be at most fail ({fail}), got {warn!r}")
+        out[str(method)] = Thresholds(float(warn), float(fail))
+    return out
+
+
+def parse_leakage(node: _Node, featurize: FeaturizeParams) -> LeakageParams:
+    node.unknown({"folds", "bins", "warn_auc", "fail_auc", "allowed", "overlap_max"})
+    warn = float(node.number("warn_auc", 0.5, 1.0, 0.75))
+    fail = float(node.number("fail_auc", 0.5, 1.0, 0.9))
+    if warn > fail:
+        raise node.fail("warn_auc", f"must be at most fail_auc ({fail}), got {warn!r}")
+    reasons: dict[str, str] = {}
+    if node.raw("allowed", None) is not None:
+        allowed = node.node("allowed")
+        for name, reason in allowed.data.items():
+            if name not in featurize.features:
+                raise allowed.fail(name, "not a feature (featurize.categorical or numeric)")
+            if not isinstance(reason, str) or not reason.strip():
+                raise allowed.fail(name, f"expected the reason it is allowed, got {reason!r}")
+            reasons[str(name)] = reason
+    return LeakageParams(
+        folds=node.integer("folds", 2, 100, 5),
+        bins=node.integer("bins", 2, 1000, 20),
+        warn_auc=warn,
+        fail_auc=fail,
+        allowed=reasons,
+        overlap_max=float(node.number("overlap_max", 0.0, 1.0, 0.05)),
     )
 
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlrepro.diff.gates import GATES_FILE, GateError, load_gates
+from mlrepro.diff.gates import GATES_FILE, GateError, load_config
 
 FORMATS = ("json", "md", "table")  # diff.render.RENDERERS (imported when used: it loads git)
 
@@ -22,7 +22,9 @@ DESCRIPTION = (
     "(old, new, change, verdict), changed params, pinned snapshots and dvc.lock stages. "
     "A and B are git revisions, tags, branches, DVC experiment names or 'workspace'. "
     f"Verdicts come from {GATES_FILE} at the repo root; with --gate the exit code is 1 when a "
-    "gated metric regressed beyond its tolerance or is missing."
+    "gated metric regressed beyond its tolerance or is missing. It also says how many distinct "
+    "models (commits and DVC experiments) have been scored on B's test part, and warns past "
+    f"{GATES_FILE} test_looks.warn (default 20)."
 )
 
 
@@ -46,12 +48,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from mlrepro.diff.core import diff_revs
     from mlrepro.diff.render import RENDERERS
 
-    gates = None
+    config = None
     if args.gates:
-        gates = load_gates(Path(args.gates))
-        if gates is None:
+        config = load_config(Path(args.gates))
+        if config is None:
             raise GateError(f"--gates: {args.gates} not found")
-    result = diff_revs(Path.cwd(), args.a, args.b, gates=gates)
+    result = diff_revs(Path.cwd(), args.a, args.b, config=config)
     if args.gate and not result.gated:
         raise GateError(f"--gate needs {GATES_FILE} at the repo root")
     print(RENDERERS[args.format](result))

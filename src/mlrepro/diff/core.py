@@ -1,37 +1,43 @@
 """`diff_revs`: metrics, params, pinned snapshots and dvc.lock stages between two revisions.
 
+Each revision is read once, by `mlrepro.revisions` (`RevFiles` is what diff takes from it);
+`mlrepro.diff.looks` counts the models scored on B's test part over the whole history.
 Results are data (`RevDiff`, frozen); `mlrepro.diff.render` renders them. Old, new and change
-agree with `dvc metrics diff --json A B` (change = new - old).
+agree with `dvc metrics diff --json A B` (change = new - old), params with `dvc params diff`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from mlrepro.core.params import PARAMS_FILE
 from mlrepro.diff.gates import (
     GATES_FILE,
     Gate,
+    GatesConfig,
     Verdict,
     check_gates_match,
     fails,
     gate_for,
-    load_gates,
-    parse_gates_text,
+    load_config,
+    parse_config_text,
     verdict,
 )
+from mlrepro.diff.looks import Looks, count_looks
 from mlrepro.revisions import (
+    DVC_YAML,
+    DvcYamlError,
     Pin,
+    Repository,
     Rev,
-    RevFiles,
-    default_base,
+    Revision,
+    Unreadable,
+    lock_hashes,
     open_repo,
-    read_bytes,
-    read_rev,
-    resolve_rev,
 )
 
 Status = Literal["added", "removed", "changed"]
@@ -48,7 +54,7 @@ class MetricRow:
     mark: str  # ↑ ↓ = or "" for no numeric change
     verdict: Verdict
     fails: bool  # fails `--gate`
-    note: str | None = None  # why old or new is absent
+    note: str | None = None  # why old or new is absent: "<rev>: <why>"
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,18 @@ class PinChange:
 
 
 @dataclass(frozen=True)
+class RevFiles:
+    """What `mlrepro diff` compares of one revision."""
+
+    rev: Rev
+    metrics: dict[str, dict[str, Any]]  # metrics file -> flattened key -> value
+    reasons: dict[str, str]  # file -> why it gave no values
+    params: dict[str, Any]  # flattened; keys of a params file other than params.yaml: `file:key`
+    stages: dict[str, dict[str, dict[str, str]]]  # dvc.lock: stage -> deps|outs -> path -> hash
+    pins: dict[str, Pin]  # params.yaml ingest.pins
+
+
+@dataclass(frozen=True)
 class RevDiff:
     a: Rev
     b: Rev
@@ -83,6 +101,7 @@ class RevDiff:
     pins: tuple[PinChange, ...]
     notes: tuple[str, ...]  # files that gave no values, and why
     gated: bool  # a gates file was found
+    test_looks: Looks | None = None  # models scored on B's test part (None: B records none)
 
     @property
     def failures(self) -> tuple[MetricRow, ...]:
@@ -91,6 +110,8 @@ class RevDiff:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["gate_failed"] = bool(self.failures)
+        if self.test_looks is not None:
+            data["test_looks"]["warned"] = self.test_looks.warned
         return data
 
 
@@ -99,24 +120,53 @@ def diff_revs(
     a: str | None = None,
     b: str | None = None,
     *,
-    gates: Sequence[Gate] | None = None,
+    config: GatesConfig | None = None,
 ) -> RevDiff:
     """Compare revision `a` (default: the upstream branch, else main) with `b` (default: the
-    workspace). Gates come from gates.yaml at `a`, the base, so that a change cannot loosen the
-    gates that judge it (else from the work tree). Reads only; checks nothing out."""
+    workspace). Reads only; checks nothing out."""
     with open_repo(repo_path) as repo:
-        rev_a = resolve_rev(repo, default_base(repo) if a is None else a)
-        rev_b = resolve_rev(repo, b)
-        old, new = read_rev(repo, rev_a), read_rev(repo, rev_b)
-        base_gates = read_bytes(repo, rev_a, GATES_FILE)
-        root = Path(str(repo.working_tree_dir))
-    if gates is not None:
-        found: Sequence[Gate] | None = tuple(gates)
-    elif base_gates is not None:
-        found = parse_gates_text(base_gates.decode("utf-8"), f"{GATES_FILE} at {rev_a.name}")
-    else:
-        found = load_gates(root / GATES_FILE)
-    return diff_files(old, new, found)
+        old, new = revision_pair(repo, a, b)
+        return compare(old, new, config)
+
+
+def revision_pair(repo: Repository, a: str | None, b: str | None) -> tuple[Revision, Revision]:
+    """Revisions `a` (default: the upstream branch, else main) and `b` (default: workspace)."""
+    rev_a = repo.resolve(repo.default_base() if a is None else a)
+    return Revision(repo, rev_a), Revision(repo, repo.resolve(b))
+
+
+def compare(old: Revision, new: Revision, config: GatesConfig | None = None) -> RevDiff:
+    """The differences of two revisions, and how many models have been scored on the new one's
+    test part. The gates file (unless given) comes from gates.yaml at `old`, the base, so that a
+    change cannot loosen the gates that judge it (else from the work tree)."""
+    if config is None and (base_gates := old.read(GATES_FILE)) is not None:
+        where = f"{GATES_FILE} at {old.rev.name}"
+        config = parse_config_text(base_gates.decode("utf-8"), where)
+    elif config is None:
+        config = load_config(old.repo.root / GATES_FILE)
+    warn_at = (config or GatesConfig()).test_looks_warn
+    result = diff_files(rev_files(old), rev_files(new), None if config is None else config.gates)
+    return replace(result, test_looks=count_looks(new, warn_at))
+
+
+def rev_files(revision: Revision) -> RevFiles:
+    metrics: dict[str, dict[str, Any]] = {}
+    reasons: dict[str, str] = {}
+    try:
+        for path, values in revision.metrics().items():
+            if isinstance(values, Unreadable):
+                reasons[path] = str(values)
+            else:
+                metrics[path] = values
+    except DvcYamlError as exc:
+        reasons[DVC_YAML] = str(exc)
+    params = {
+        key if path == PARAMS_FILE else f"{path}:{key}": value
+        for path, values in revision.params().items()
+        for key, value in values.items()
+    }
+    stages = lock_hashes(revision.lock)
+    return RevFiles(revision.rev, metrics, reasons, params, stages, revision.pins())
 
 
 def diff_files(old: RevFiles, new: RevFiles, gates: Sequence[Gate] | None) -> RevDiff:
@@ -158,8 +208,12 @@ def _row(key: str, file: str, old: Any, new: Any, gate: Gate | None) -> MetricRo
 
 
 def _with_note(row: MetricRow, files: RevFiles) -> MetricRow:
-    why = files.reasons.get(row.file, f"no {row.key}")
-    return MetricRow(**{**asdict(row), "note": f"{files.rev.name}: {row.file}: {why}"})
+    """The row's note: why the value is absent at that side (the file is the row's own)."""
+    if row.file in files.reasons:
+        why = files.reasons[row.file]
+    else:
+        why = "no such key" if row.file in files.metrics else "not a metrics file there"
+    return replace(row, note=f"{files.rev.name}: {why}")
 
 
 def _number(value: Any) -> bool:

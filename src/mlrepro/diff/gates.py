@@ -4,6 +4,9 @@ Per flattened metric key (or glob, e.g. `*.roc_auc`; an exact key wins over glob
 matching glob in file order): `higher_is_better` (required), `abs_tol`, `rel_tol` (default 0),
 `missing_fails` (default true), `gate` (default true). Verdicts are pure functions of old, new and
 the gate; `regressed` means worse by more than max(abs_tol, rel_tol * |old|).
+
+One top-level key is not a metric: `test_looks: {warn: N}`, how many distinct models may be
+scored on one test part before `mlrepro diff` warns (default 20; `mlrepro.diff.looks`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ GATES_FILE = "gates.yaml"
 Verdict = Literal["ok", "improved", "regressed", "missing", "new", "not gated", "not numeric"]
 FAILING: frozenset[Verdict] = frozenset({"regressed", "not numeric"})
 _FIELDS = {"higher_is_better", "abs_tol", "rel_tol", "missing_fails", "gate"}
+TEST_LOOKS = "test_looks"  # the one top-level key that is not a metric
+TEST_LOOKS_WARN = 20  # its default `warn`
 
 
 class GateError(MlreproError):
@@ -39,27 +44,55 @@ class Gate:
     gate: bool = True
 
 
-def load_gates(path: Path) -> tuple[Gate, ...] | None:
-    """The gates in `path`, or None when there is no such file."""
+@dataclass(frozen=True)
+class GatesConfig:
+    """What gates.yaml configures: the gates, and when the test-looks counter warns."""
+
+    gates: tuple[Gate, ...] = ()
+    test_looks_warn: int = TEST_LOOKS_WARN
+
+
+def load_config(path: Path) -> GatesConfig | None:
+    """The gates file at `path`, or None when there is no such file."""
     if not path.is_file():
         return None
-    return parse_gates_text(path.read_text(encoding="utf-8"), path.name)
+    return parse_config_text(path.read_text(encoding="utf-8"), path.name)
 
 
-def parse_gates_text(text: str, file: str) -> tuple[Gate, ...]:
+def parse_config_text(text: str, file: str) -> GatesConfig:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise GateError(f"{file}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    return parse_gates(data, file)
+    return parse_config(data, file)
+
+
+def parse_config(data: Any, file: str = GATES_FILE) -> GatesConfig:
+    if data is None:
+        return GatesConfig()
+    if not isinstance(data, dict):
+        raise GateError(f"{file}: expected a mapping of metric key -> gate")
+    gates = tuple(_parse_gate(str(k), spec, file) for k, spec in data.items() if k != TEST_LOOKS)
+    return GatesConfig(gates, _test_looks_warn(data.get(TEST_LOOKS, {}), file))
+
+
+def _test_looks_warn(spec: Any, file: str) -> int:
+    if not isinstance(spec, dict) or set(spec) - {"warn"}:
+        raise GateError(f"{file}: {TEST_LOOKS}: expected a mapping with only warn, got {spec!r}")
+    warn = spec.get("warn", TEST_LOOKS_WARN)
+    if not isinstance(warn, int) or isinstance(warn, bool) or warn < 0:
+        raise GateError(f"{file}: {TEST_LOOKS}.warn: expected a whole number >= 0, got {warn!r}")
+    return warn
+
+
+def load_gates(path: Path) -> tuple[Gate, ...] | None:
+    """The gates in `path`, or None when there is no such file."""
+    config = load_config(path)
+    return None if config is None else config.gates
 
 
 def parse_gates(data: Any, file: str = GATES_FILE) -> tuple[Gate, ...]:
-    if data is None:
-        return ()
-    if not isinstance(data, dict):
-        raise GateError(f"{file}: expected a mapping of metric key -> gate")
-    return tuple(_parse_gate(str(key), spec, file) for key, spec in data.items())
+    return parse_config(data, file).gates
 
 
 def _parse_gate(key: str, spec: Any, file: str) -> Gate:

@@ -8,7 +8,13 @@ from pathlib import Path
 
 from mlrepro.core.errors import ParamsError
 from mlrepro.core.params import Params, check_train, load_params
-from mlrepro.pipeline.schema import TableSpec, load_schema
+from mlrepro.pipeline.schema import (
+    TIME_DTYPES,
+    TableSpec,
+    check_serving,
+    feature_origins,
+    load_schema,
+)
 from mlrepro.snapshot.sources import source_files
 
 NUMERIC = ("int", "float", "bool")
@@ -27,6 +33,14 @@ def check_project(params_file: str, schema_file: str) -> list[str]:
     check_pins(params, repo)
     dtypes = feature_dtypes(params, schema, params_file)
     check_columns(params, schema, dtypes, params_file)
+    check_target(params, schema, dtypes, params_file)
+    check_serving(
+        params.featurize,
+        params.ingest.main,
+        schema,
+        params_file=params_file,
+        schema_file=schema_file,
+    )
     check_train_section(params, params_file)
     spec = params.featurize
     return [
@@ -68,7 +82,7 @@ def feature_dtypes(
 def check_columns(
     params: Params, schema: dict[str, TableSpec], dtypes: dict[str, str], params_file: str
 ) -> None:
-    """Features and target produced by some table; time columns datetime; the target numeric."""
+    """Features and target produced by some table; time columns datetime (or date)."""
     spec = params.featurize
     for name in [*spec.features, spec.target_column]:
         if name not in dtypes:
@@ -82,16 +96,55 @@ def check_columns(
             continue
         if column not in columns:
             raise ParamsError(f"{params_file}: {key}: {column!r} is not a column")
-        if columns[column] != "datetime":
+        if columns[column] not in TIME_DTYPES:
             raise ParamsError(
                 f"{params_file}: {key}: {column!r} is {columns[column]}, not datetime in the schema"
             )
-    target = dtypes[spec.target_column]
-    if target not in NUMERIC:
+    dt = spec.datetime
+    if dt is not None and dtypes[dt.column] == "date" and "hour" in dt.parts:
         raise ParamsError(
-            f"{params_file}: featurize.target.column: {spec.target_column!r} is {target}, "
-            "not a number (int, float or bool in the schema)"
+            f"{params_file}: featurize.datetime.parts.hour: {dt.column!r} is a date in the "
+            "schema, it has no hour"
         )
+
+
+def check_target(
+    params: Params, schema: dict[str, TableSpec], dtypes: dict[str, str], params_file: str
+) -> None:
+    """A number for `greater_than` (or a 0/1 column); a string for `equals` / `in`, whose values
+    are among the column's `allowed` ones when the schema lists them."""
+    spec = params.featurize
+    target = dtypes[spec.target_column]
+    values = spec.target_values
+    if values is None:
+        if target not in NUMERIC:
+            raise ParamsError(
+                f"{params_file}: featurize.target.column: {spec.target_column!r} is {target}, "
+                "not a number (int, float or bool in the schema; for a string column set "
+                "featurize.target.equals or in)"
+            )
+        return
+    key = "featurize.target." + ("equals" if spec.target_equals is not None else "in")
+    if target != "string":
+        raise ParamsError(
+            f"{params_file}: {key}: {spec.target_column!r} is {target} in the schema, not string "
+            "(equals and in are for string columns; use greater_than for a number)"
+        )
+    allowed = target_allowed(params, schema)
+    for value in values:
+        if allowed is not None and value not in allowed:
+            raise ParamsError(
+                f"{params_file}: {key}: {value!r} is not an allowed value of "
+                f"{spec.target_column!r} ({', '.join(map(str, allowed))})"
+            )
+
+
+def target_allowed(params: Params, schema: dict[str, TableSpec]) -> tuple[object, ...] | None:
+    """The schema's `allowed` values of the target column (or of the column it is joined from)."""
+    origins = feature_origins(params.featurize, params.ingest.main, schema)
+    own = origins.get(params.featurize.target_column, ())
+    column = schema[own[0].table].column(own[0].column) if own else None
+    return None if column is None else column.allowed
 
 
 def check_train_section(params: Params, params_file: str) -> None:

@@ -57,3 +57,54 @@ def importance_png(rows: list[dict[str, Any]], path: str | Path) -> None:
     ax.set_title("Permutation feature importance (valid)")
     fig.tight_layout()
     save_png(fig, path)
+
+
+def roc_png(
+    curves: dict[str, list[dict[str, float]]], aucs: dict[str, Any], path: str | Path
+) -> None:
+    """ROC curves of the parts (`roc_points` rows) with the chance line of a random score."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance (AUC 0.5)")
+    for index, (part, rows) in enumerate(curves.items()):
+        label = f"{part} (AUC {aucs[part]})" if aucs.get(part) is not None else part
+        xs, ys = [r["fpr"] for r in rows], [r["tpr"] for r in rows]
+        ax.plot(xs, ys, color=f"C{index}", label=label)
+    _unit_square(ax, "false positive rate", "true positive rate")
+    ax.set_title("ROC")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    save_png(fig, path)
+
+
+def calibration_png(
+    rows: list[dict[str, float]],
+    title: str,
+    path: str | Path,
+    *,
+    label: str = "positive",
+    note: str = "",
+) -> None:
+    """A reliability diagram (`calibration_curve` rows: equal-mass bins) with the diagonal of
+    perfect calibration; the flights per bin and `note` are written in the empty corner (the
+    equal-mass bins hold about as many each, so a label at every point would only crowd)."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    xs, ys = [r["mean_predicted"] for r in rows], [r["fraction_positive"] for r in rows]
+    ax.plot(xs, ys, marker="o", color="C0", label=f"{len(rows)} equal-mass bins")
+    counts = sorted(int(r["count"]) for r in rows)
+    each = f"{counts[0]:,}" if counts[0] == counts[-1] else f"{counts[0]:,} to {counts[-1]:,}"
+    lines = [f"{each} rows per bin", note] if note else [f"{each} rows per bin"]
+    ax.text(0.97, 0.03, "\n".join(lines), ha="right", va="bottom", fontsize=9)
+    _unit_square(ax, "mean predicted probability", f"fraction {label}")
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    save_png(fig, path)
+
+
+def _unit_square(ax: Any, xlabel: str, ylabel: str) -> None:
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)

@@ -14,8 +14,9 @@ def add_commands(nouns: Any) -> None:
         "report",
         help=HELP,
         description=HELP[0].upper() + HELP[1:] + ": report.md (metrics, params, "
-        "pinned snapshots, stages; a hidden marker line for CI) and PNG plots of A and B "
-        "overlaid.",
+        "pinned snapshots, stages, how many models the test part has scored; a hidden marker "
+        "line for CI), PNG plots of A and B overlaid, and the images dvc.yaml declares (B's "
+        "beside A's, from the DVC cache).",
         epilog="Example: mlrepro report main HEAD -o report/",
     )
     report.add_argument("a", metavar="A", nargs="?", help="default: the upstream branch, else main")
@@ -28,5 +29,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     from mlrepro.report.core import build_report
 
     report = build_report(Path.cwd(), args.a, args.b, Path(args.output))
-    print(f"wrote {report.markdown} and {len(report.images)} plot(s)")
+    images = report.images.files
+    print(f"wrote {report.markdown}, {len(report.plots)} plot(s) and {images} image(s)")
     return 0

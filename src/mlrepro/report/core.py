@@ -1,21 +1,21 @@
 """`mlrepro report A B -o DIR`: one Markdown report for a pull request, with the diff of metrics,
-params, pinned snapshots and stages, and PNG plots of A and B overlaid (matplotlib: no Node
-toolchain, no image host). Starts with a hidden marker so CI updates one comment per PR."""
+params, pinned snapshots and stages, PNG plots of A and B overlaid (matplotlib: no Node
+toolchain, no image host), and the images dvc.yaml declares (drift, ROC, calibration) of B beside
+A's (`images`). Starts with a hidden marker so CI updates one comment per PR."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import git
-import yaml
-
 from mlrepro.core.files import atomic_path
-from mlrepro.diff.core import RevDiff, diff_revs
+from mlrepro.diff.core import RevDiff, compare, revision_pair
+from mlrepro.report.images import Images, copy_images
 from mlrepro.report.render import render_report
-from mlrepro.revisions import DVC_YAML, Rev, open_repo, read_bytes, resolve_rev
+from mlrepro.revisions import DvcYamlError, Revision, open_repo
 
 CURVE_TEMPLATES = {"simple", "linear", "scatter", "smooth"}
 
@@ -34,14 +34,16 @@ class Curve:
 @dataclass(frozen=True)
 class Report:
     markdown: Path
-    images: tuple[Path, ...]
+    plots: tuple[Path, ...]  # the curves of A and B overlaid
+    images: Images  # the declared images, copied from the DVC cache
     diff: RevDiff
 
 
-def curves(dvc_yaml: Any) -> list[Curve]:
-    """The x/y curve plots declared in dvc.yaml (ROC, precision-recall, calibration, ...)."""
+def curves(plots: Sequence[Any]) -> list[Curve]:
+    """The x/y curve plots among dvc.yaml's top-level `plots:` (resolved): ROC,
+    precision-recall, calibration, ..."""
     out = []
-    for entry in (dvc_yaml or {}).get("plots") or []:
+    for entry in plots:
         if not isinstance(entry, dict):
             continue
         for title, spec in entry.items():
@@ -61,8 +63,8 @@ def curves(dvc_yaml: Any) -> list[Curve]:
     return out
 
 
-def curve_points(repo: git.Repo, rev: Rev, file: str, x: str, y: str) -> list[tuple[float, float]]:
-    data = read_bytes(repo, rev, file)
+def curve_points(revision: Revision, file: str, x: str, y: str) -> list[tuple[float, float]]:
+    data = revision.read(file)
     if data is None:
         return []
     try:
@@ -72,7 +74,7 @@ def curve_points(repo: git.Repo, rev: Rev, file: str, x: str, y: str) -> list[tu
     return [(float(r[x]), float(r[y])) for r in rows if isinstance(r, dict) and x in r and y in r]
 
 
-def overlay_png(repo: git.Repo, curve: Curve, a: Rev, b: Rev, path: Path) -> bool:
+def overlay_png(curve: Curve, a: Revision, b: Revision, path: Path) -> bool:
     """Old (dashed) and new (solid) series of one curve in one PNG; False if neither has data."""
     from mlrepro.pipeline.plots import figure, save_png
 
@@ -80,11 +82,12 @@ def overlay_png(repo: git.Repo, curve: Curve, a: Rev, b: Rev, path: Path) -> boo
     drawn = False
     for index, (file, y) in enumerate(sorted(curve.ys.items())):
         label = Path(file).parent.name or Path(file).stem
-        for rev, style in ((a, "--"), (b, "-")):
-            points = curve_points(repo, rev, file, curve.x, y)
+        for revision, style in ((a, "--"), (b, "-")):
+            points = curve_points(revision, file, curve.x, y)
             if points:
                 xs, ys = zip(*points, strict=True)
-                ax.plot(xs, ys, style, color=f"C{index}", label=f"{label} ({rev.name})")
+                name = revision.rev.name
+                ax.plot(xs, ys, style, color=f"C{index}", label=f"{label} ({name})")
                 drawn = True
     ax.set_xlabel(curve.x_label)
     ax.set_ylabel(curve.y_label)
@@ -97,23 +100,32 @@ def overlay_png(repo: git.Repo, curve: Curve, a: Rev, b: Rev, path: Path) -> boo
 
 
 def build_report(repo_path: Path, a: str | None, b: str | None, out_dir: Path) -> Report:
-    result = diff_revs(repo_path, a, b)
     out_dir.mkdir(parents=True, exist_ok=True)
-    images = []
+    plots = []
     with open_repo(repo_path) as repo:
-        rev_a, rev_b = resolve_rev(repo, a or result.a.name), resolve_rev(repo, b)
-        spec = yaml.safe_load(read_bytes(repo, rev_b, DVC_YAML) or b"{}")
-        for curve in curves(spec):
+        old, new = revision_pair(repo, a, b)
+        result = compare(old, new)
+        for curve in curves(_plots(new)):
             path = out_dir / f"{_slug(curve.title)}.png"
-            if overlay_png(repo, curve, rev_a, rev_b, path):
-                images.append(path)
+            if overlay_png(curve, old, new, path):
+                plots.append(path)
             else:
                 path.unlink(missing_ok=True)
-    text = render_report(result, [p.name for p in images])
+        images = copy_images(old, new, out_dir)
+    text = render_report(result, [p.name for p in plots], images)
     markdown = out_dir / "report.md"
     with atomic_path(markdown) as tmp:
         tmp.write_text(text, encoding="utf-8")
-    return Report(markdown, tuple(images), result)
+    return Report(markdown, tuple(plots), images, result)
+
+
+def _plots(revision: Revision) -> tuple[Any, ...]:
+    """dvc.yaml's top-level plots at the revision; none when dvc.yaml cannot be read (the
+    report's notes say why)."""
+    try:
+        return revision.pipeline.plots
+    except DvcYamlError:
+        return ()
 
 
 def _slug(title: str) -> str:

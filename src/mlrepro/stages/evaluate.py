@@ -1,5 +1,7 @@
-"""evaluate: scores on valid and test, curves for `dvc plots`, confusion matrices and permutation
-feature importance."""
+"""evaluate: scores on valid and test, curves for `dvc plots`, and PNGs: confusion matrices, the
+reliability diagram per part (equal-mass bins, with counts and the diagonal), ROC with the chance
+line, permutation feature importance. Fits nothing: the threshold is a param, nothing is
+calibrated (the leakage stage checks this in the code)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from mlrepro.core.shell import run_stage
 from mlrepro.core.threads import pinned_threads
 from mlrepro.pipeline import modelfile
 from mlrepro.pipeline.evaluation import DIGITS, calibration_curve, pr_points, roc_points, scores
-from mlrepro.pipeline.plots import confusion_png, importance_png
+from mlrepro.pipeline.plots import calibration_png, confusion_png, importance_png, roc_png
 
 EVAL_PARTS = ("valid", "test")
 
@@ -85,19 +87,28 @@ def _evaluate(args: argparse.Namespace, params: Params) -> None:
     model = load_model(args.model)
     plots, images = fresh_dir(args.plots), fresh_dir(args.images)
     metrics: dict[str, Any] = {}
+    roc: dict[str, list[dict[str, float]]] = {}
     for part in EVAL_PARTS:
         df = read_parquet(Path(args.data) / f"{part}.parquet")
         y, p = df[label].to_numpy(dtype=np.int64), predict(model, df[params.featurize.features])
-        metrics[part] = scores(y, p, threshold=spec.threshold, bins=spec.calibration_bins)
-        for name, rows in curves(y, p, spec).items():
+        metrics[part] = m = scores(y, p, threshold=spec.threshold, bins=spec.calibration_bins)
+        found = curves(y, p, spec)
+        for name, rows in found.items():
             write_json(plots / part / f"{name}.json", rows)
+        roc[part] = found["roc"]
         confusion_png(
-            metrics[part]["confusion"],
-            f"Confusion matrix ({part})",
-            images / f"confusion_{part}.png",
+            m["confusion"], f"Confusion matrix ({part})", images / f"confusion_{part}.png"
+        )
+        calibration_png(
+            found["calibration"],
+            f"Calibration ({part})",
+            images / f"calibration_{part}.png",
+            label=label,
+            note=f"ECE {m['ece_equal_mass']} (equal-mass), MCE {m['mce']}",
         )
         if part == "valid":
             ranked = importance(model, df, params)
+    roc_png(roc, {part: metrics[part]["roc_auc"] for part in EVAL_PARTS}, images / "roc.png")
     write_json(plots / "importance.json", ranked)
     importance_png(ranked, images / "importance.png")
     write_json(args.metrics, metrics)

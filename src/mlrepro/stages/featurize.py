@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.types
 
 from mlrepro.core.errors import DataError, ParamsError
 from mlrepro.core.files import fresh_dir, read_parquet, write_json, write_parquet
 from mlrepro.core.params import PARTS, DatetimeParts, FeaturizeParams, Join, load_params
 from mlrepro.core.shell import run_stage
+from mlrepro.pipeline.schema import check_serving, load_schema
 
 
 def prepare_join(right: pd.DataFrame, join: Join) -> tuple[pd.DataFrame, int]:
@@ -55,33 +57,58 @@ ACCESSORS = {
 }
 
 
+def is_date(dtype: object) -> bool:
+    """A calendar date column (schema dtype `date`): no time of day, no time zone."""
+    return isinstance(dtype, pd.ArrowDtype) and pyarrow.types.is_date(dtype.pyarrow_dtype)
+
+
 def datetime_features(df: pd.DataFrame, spec: DatetimeParts) -> pd.DataFrame:
-    """Calendar parts of a timestamp column, in the declared time zone."""
+    """Calendar parts of a timestamp column, in the declared time zone; of a date column, its own
+    (a calendar date is the same day in every zone: converting its midnight would shift it)."""
     if spec.column not in df.columns:
         raise ParamsError(
             f"params.yaml: featurize.datetime.column: {spec.column!r} is not a column"
         )
     column = df[spec.column]
-    if not isinstance(column.dtype, pd.DatetimeTZDtype):
+    if is_date(column.dtype):
+        if "hour" in spec.parts:
+            raise ParamsError(
+                f"params.yaml: featurize.datetime.parts.hour: {spec.column!r} is a date, "
+                "it has no hour"
+            )
+        local = column
+    elif isinstance(column.dtype, pd.DatetimeTZDtype):
+        try:
+            local = column.dt.tz_convert(spec.timezone)
+        except (KeyError, ValueError) as exc:
+            raise ParamsError(f"params.yaml: featurize.datetime.timezone: {exc}") from None
+    else:
         raise ParamsError(
             f"params.yaml: featurize.datetime.column: {spec.column!r} is {column.dtype}, "
-            "not a datetime with a time zone (declare it as datetime in the schema)"
+            "not a datetime with a time zone (declare it as datetime or date in the schema)"
         )
-    try:
-        local = column.dt.tz_convert(spec.timezone)
-    except (KeyError, ValueError) as exc:
-        raise ParamsError(f"params.yaml: featurize.datetime.timezone: {exc}") from None
     parts = {part: getattr(local.dt, ACCESSORS[part]) for part in spec.parts}
     return df.assign(**{name: parts[part].astype("Int64") for part, name in spec.parts.items()})
 
 
 def label(df: pd.DataFrame, params: FeaturizeParams) -> pd.Series:
-    """The binary label: `target > greater_than`, or the target itself when it is already 0/1."""
+    """The binary label: `target > greater_than`; for a string target, `target == equals` or
+    `target in [...]`; or the target itself when it is already 0/1."""
     target = df[params.target_column]
+    wanted = params.target_values
+    if wanted is not None:
+        if not pd.api.types.is_string_dtype(target.dtype):
+            key = "equals" if params.target_equals is not None else "in"
+            raise ParamsError(
+                f"params.yaml: featurize.target.{key}: {params.target_column!r} is "
+                f"{target.dtype}, not a string (use greater_than for a number)"
+            )
+        return target.isin(wanted).astype("Int8")
     if not pd.api.types.is_numeric_dtype(target.dtype):
         raise ParamsError(
             f"params.yaml: featurize.target.column: {params.target_column!r} is {target.dtype}, "
-            "not a number (declare it as int, float or bool in schema.yaml)"
+            "not a number (declare it as int, float or bool in schema.yaml, or set "
+            "featurize.target.equals or in for a string)"
         )
     if params.target_greater_than is not None:
         return (target > params.target_greater_than).astype("Int8")
@@ -125,6 +152,7 @@ def featurize(
 def _run(args: argparse.Namespace) -> None:
     params = load_params()
     spec = params.featurize
+    check_serving(spec, params.ingest.main, load_schema())
     names = {j.table for j in spec.joins}
     for name in sorted(names - {s.name for s in params.ingest.sources}):
         raise ParamsError(f"params.yaml: featurize.joins: table {name!r} is not an ingest source")

@@ -23,44 +23,47 @@ import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
+from mlrepro import dvccache
 from mlrepro.core.errors import DataError, ParamsError
 from mlrepro.core.files import fresh_dir, write_json, write_parquet
 from mlrepro.core.params import IngestParams, Source, load_params
 from mlrepro.core.shell import run_stage
-from mlrepro.pipeline.schema import TableSpec, load_schema, parse_table
-from mlrepro.snapshot import store
+from mlrepro.pipeline.schema import TRAINING, TableSpec, in_environment, load_schema, parse_table
+from mlrepro.snapshot import layout, store
 from mlrepro.snapshot.describe import TABLE_SUFFIXES
+from mlrepro.snapshot.manifest import Manifest, content_hash, read_manifest
 from mlrepro.snapshot.take import fill
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
-COMPRESSION = {".gz": "gzip", ".zip": "zip", ".bz2": "bz2", ".xz": "xz"}  # TABLE_SUFFIXES
+Codec = Literal["gzip", "zip", "bz2", "xz"]
+COMPRESSION: dict[str, Codec] = {".gz": "gzip", ".zip": "zip", ".bz2": "bz2", ".xz": "xz"}
 MANIFEST = "manifest.json"  # in data/ingest: the snapshots the tables were made from
 
 
-def pinned(params: IngestParams, source: Source, repo: Path) -> store.Manifest:
+def pinned(params: IngestParams, source: Source, repo: Path) -> Manifest:
     snapshot_id = params.pins.get(source.name)
     if snapshot_id is None:
         raise ParamsError(
             f"params.yaml: ingest.pins.{source.name}: no snapshot pinned "
             f"(mlrepro snapshot take {source.name}; mlrepro snapshot pin {source.name}@latest)"
         )
-    path = store.manifest_path(repo, source.name, snapshot_id)
+    path = layout.manifest_path(repo, source.name, snapshot_id)
     if not path.is_file():
         raise DataError(
             f"params.yaml: ingest.pins.{source.name}: no snapshot {snapshot_id} ({path})"
         )
-    return store.read_manifest(path)
+    return read_manifest(path)
 
 
-def snapshot_files(manifest: store.Manifest, source: Source, repo: Path) -> dict[str, Path]:
+def snapshot_files(manifest: Manifest, source: Source, repo: Path) -> dict[str, Path]:
     """Where each file of the pinned snapshot is read: the work tree when the snapshot is checked
     out there, else the DVC cache, else a fresh take of the source that matches the pinned content
     exactly (then kept as the snapshot)."""
-    folder = store.data_dir(repo, manifest.source, manifest.id)
+    folder = layout.data_dir(repo, manifest.source, manifest.id)
     if folder.is_dir():
         files = {e.path: folder / e.path for e in manifest.files}
         for path in files.values():
@@ -70,29 +73,30 @@ def snapshot_files(manifest: store.Manifest, source: Source, repo: Path) -> dict
                     "see mlrepro snapshot verify"
                 )
         return files
-    cached = {e.path: store.cache_object(repo, e.md5) for e in manifest.files}
+    cache = dvccache.local_cache(repo)
+    cached = {e.path: cache.object_path(e.md5) for e in manifest.files}
     if all(p.is_file() for p in cached.values()):
         return cached
     restore(manifest, source, repo)
     return {e.path: folder / e.path for e in manifest.files}
 
 
-def restore(manifest: store.Manifest, source: Source, repo: Path) -> None:
+def restore(manifest: Manifest, source: Source, repo: Path) -> None:
     """Take the source again; accept it as the snapshot only if its content hash is the pinned."""
     with store.source_lock(repo, source.name):
         _restore(manifest, source, repo)
 
 
-def _restore(manifest: store.Manifest, source: Source, repo: Path) -> None:
+def _restore(manifest: Manifest, source: Source, repo: Path) -> None:
     tmp = store.new_tmp_dir(repo, source.name)
     try:
         entries = fill(source, repo, tmp, None)
-        if store.content_hash(entries) != manifest.content_sha256:
+        if content_hash(entries) != manifest.content_sha256:
             raise DataError(
                 f"{source.name}@{manifest.id}: not in the work tree or DVC cache, and source "
                 f"{source.name!r} no longer yields it (dvc pull it from a remote)"
             )
-        folder = store.data_dir(repo, manifest.source, manifest.id)
+        folder = layout.data_dir(repo, manifest.source, manifest.id)
         for path in tmp.rglob("*"):
             if path.is_file():
                 path.chmod(READ_ONLY)
@@ -107,7 +111,7 @@ def _restore(manifest: store.Manifest, source: Source, repo: Path) -> None:
     store.track(repo, manifest)
 
 
-def read_verified(manifest: store.Manifest, files: dict[str, Path]) -> dict[str, bytes]:
+def read_verified(manifest: Manifest, files: dict[str, Path]) -> dict[str, bytes]:
     """The bytes of each snapshot file, each checked against the manifest's sha256."""
     contents = {}
     for entry in manifest.files:
@@ -126,6 +130,11 @@ def read_verified(manifest: store.Manifest, files: dict[str, Path]) -> dict[str,
 def read_table(tables: dict[str, bytes], spec: TableSpec, origin: str) -> pd.DataFrame:
     """The snapshot's table files (path -> bytes), concatenated in the order given (the manifest's
     name order), parsed into the schema's dtypes."""
+    return parse_table(read_text(tables, origin), spec, file=origin)
+
+
+def read_text(tables: dict[str, bytes], origin: str) -> pd.DataFrame:
+    """The table files (path -> bytes) as text columns, concatenated in the order given."""
     frames = []
     for name, data in tables.items():
         try:
@@ -141,8 +150,18 @@ def read_table(tables: dict[str, bytes], spec: TableSpec, origin: str) -> pd.Dat
             )
         except (ValueError, OSError, UnicodeDecodeError) as exc:
             raise DataError(f"{origin}/{name}: cannot be read as CSV: {exc}") from None
-    text = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return parse_table(text, spec, file=origin)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def snapshot_tables(manifest: Manifest, source: Source, repo: Path) -> dict[str, bytes]:
+    """The bytes of the snapshot's table files, each checked against the manifest first."""
+    contents = read_verified(manifest, snapshot_files(manifest, source, repo))
+    tables = {
+        path: data for path, data in contents.items() if path.lower().endswith(TABLE_SUFFIXES)
+    }
+    if not tables:
+        raise DataError(f"{source.name}@{manifest.id}: no CSV file to read")
+    return tables
 
 
 def earliest_rows(df: pd.DataFrame, time_column: str | None, max_rows: int | None) -> pd.DataFrame:
@@ -168,14 +187,10 @@ def ingest(
     tables, sources = {}, {}
     for source in params.sources:
         manifest = pinned(params, source, repo)
-        contents = read_verified(manifest, snapshot_files(manifest, source, repo))
-        table_files = {
-            path: data for path, data in contents.items() if path.lower().endswith(TABLE_SUFFIXES)
-        }
-        if not table_files:
-            raise DataError(f"{source.name}@{manifest.id}: no CSV file to read")
+        table_files = snapshot_tables(manifest, source, repo)
         origin = f"{source.name}@{manifest.id}"
-        df = read_table(table_files, schema[source.name], origin)
+        # the columns of the TRAINING environment: one known only at serving time is not here
+        df = read_table(table_files, in_environment(schema[source.name], TRAINING), origin)
         if source.name == params.main:
             df = earliest_rows(df, time_column, params.max_rows)
         tables[source.name] = df

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.types
 
 from mlrepro.core.errors import ParamsError
 from mlrepro.core.files import fresh_dir, read_parquet, write_json, write_parquet
@@ -27,10 +28,13 @@ def split_by_time(df: pd.DataFrame, params: SplitParams) -> dict[str, pd.DataFra
     if column not in df.columns:
         raise ParamsError(f"params.yaml: split.time_column: {column!r} is not a column")
     when = df[column]
+    if isinstance(when.dtype, pd.ArrowDtype) and pyarrow.types.is_date(when.dtype.pyarrow_dtype):
+        # a calendar date: compared as its midnight in UTC, as the boundaries are read
+        when = pd.to_datetime(when.astype("datetime64[s]")).dt.tz_localize("UTC")
     if not isinstance(when.dtype, pd.DatetimeTZDtype):
         raise ParamsError(
             f"params.yaml: split.time_column: {column!r} is {when.dtype}, not a datetime "
-            "(declare it as datetime in schema.yaml)"
+            "(declare it as datetime or date in schema.yaml)"
         )
     masks = {
         "train": when < params.valid_start,

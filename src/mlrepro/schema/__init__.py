@@ -1,0 +1,1 @@
+"""`mlrepro schema`: commands about the schema file (`infer`: a starting schema from a snapshot)."""
