@@ -186,9 +186,10 @@ CASES = [
         no_target_in_train,
         REPRO,
         2,
-        "mlrepro train: error: training part has no rows: no row has a value in 'arr_delay'",
-        stage="train",
-        unchanged=("models/model_card.json",),
+        "mlrepro drift: error: data/featurize/train.parquet: the train part has no rows, nothing "
+        "to measure drift on (reports/featurize.json counts the rows featurize dropped)",
+        stage="drift",
+        unchanged=("reports/drift.json", "reports/drift_metrics.json"),
     ),
     Case(
         "disk-full-manifest",

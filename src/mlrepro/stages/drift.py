@@ -52,6 +52,11 @@ def read_parts(folder: str | Path, columns: Sequence[str]) -> dict[str, pa.Table
             ) from None
         except (OSError, pa.ArrowException) as exc:
             raise DataError(f"{path}: not a readable Parquet file: {exc}") from None
+        if parts[part].num_rows == 0:
+            raise DataError(
+                f"{path}: the {part} part has no rows, nothing to measure drift on "
+                "(reports/featurize.json counts the rows featurize dropped)"
+            )
     return parts
 
 
