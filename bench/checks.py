@@ -14,18 +14,19 @@ dvc.lock, an empty DVC cache; committed in a fresh git repository):
   file, and validate as committed at BEFORE (its code, schema.yaml and params.yaml under
   bench-before/ in the copy), split and featurize reading data/ingest as they did then.
 
-Measured in one run:
-1. --runs pairs of cold `dvc repro`, one in each copy, in alternating order (fresh copies each);
-2. in the last pair's copies, --repeats times each: every check stage as DVC runs it
-   (`dvc repro --force --no-run-cache --single-item STAGE`: the command, then DVC hashing and
-   caching its outputs, saving the run cache, writing dvc.lock), validate as it was at BEFORE the
-   same way in the copy without checks, a no-op `dvc repro` in each (DVC's start-up and status
-   check, which a cold repro pays once whatever its stages), and each stage's command alone.
-Added = (drift - no-op) + (leakage - no-op) + (validate - no-op) - (validate before - no-op'),
-medians of step 2: what the checks add to a cold repro, DVC's share included. The cold repros of
-step 1 are what that is a share of, and their paired difference is a cross-check: it holds the
-same seconds, but 30 s runs of scikit-learn on 2 shared cores swing by more than that, so it
-cannot judge 3 s. Logs: bench/out/checks-*.log. Example:
+Measured in one run, each `dvc repro` cold in a fresh pair of copies, the order alternating:
+1. --repeats pairs of the pipeline up to the checks: `dvc repro drift leakage` with checks
+   (ingest, validate, split, featurize, drift, leakage) against `dvc repro featurize` without
+   (ingest, the old validate, split, featurize). Added = with - without, the median of the pairs:
+   what the checks add to a cold repro, DVC's share (hashing and caching their outputs and
+   data/validate/, the run cache, dvc.lock) included, without the noise of train and evaluate,
+   which run the same in both and are most of a repro;
+2. --runs pairs of the whole cold `dvc repro`: what the added seconds are a share of, and their
+   difference as a cross-check (the same seconds plus two 30 s runs' noise);
+3. in the last copies of step 1, --repeats times each check stage's command alone (`sh -c CMD`,
+   as DVC runs it), and validate's at BEFORE: which part of the added seconds is the stages'
+   processes.
+Logs: bench/out/checks-*.log. Example:
 
     .venv/bin/python bench/checks.py --runs 3 --output bench/CHECKS_RESULTS.md
 """
@@ -34,14 +35,12 @@ from __future__ import annotations
 
 import argparse
 import io
-import math
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -54,7 +53,7 @@ BEFORE_DIR = "bench-before"
 CHECK_STAGES = ("drift", "leakage")  # stages that exist only for the checks
 WITH, WITHOUT = "with checks", "without checks"
 VALIDATE_BEFORE = f"validate as at {BEFORE} (schema check)"
-NOOP = "dvc repro (no-op)"
+PREFIX = {WITH: ["drift", "leakage"], WITHOUT: ["featurize"]}  # step 1's `dvc repro` targets
 
 
 def work_tree_copy(dest: Path, args: argparse.Namespace) -> Path:
@@ -121,71 +120,74 @@ def without_checks(repo: Path) -> None:
     commit(repo, "-qam", "without checks")
 
 
-def cold_repro(tmp: Path, label: str, run: int, args: argparse.Namespace) -> Measurement:
-    repo = work_tree_copy(tmp / f"{'with' if label == WITH else 'without'}{run}", args)
+def cold_repro(
+    tmp: Path, label: str, name: str, args: argparse.Namespace, *, prefix: bool
+) -> tuple[Measurement, Path]:
+    """A cold `dvc repro` (of PREFIX[label] with `prefix`) in a fresh copy, and the copy."""
+    tag = f"{name}-{'with' if label == WITH else 'without'}"
+    repo = work_tree_copy(tmp / tag, args)
     if label == WITHOUT:
         without_checks(repo)
-    log = LOGS / f"checks-run{run}-{'with' if label == WITH else 'without'}.log"
-    result = measure(["dvc", "repro"], repo, log)
+    log = LOGS / f"checks-{tag}.log"
+    result = measure(["dvc", "repro", *(PREFIX[label] if prefix else [])], repo, log)
     ran = log.read_text()
     expected = ["validate", *CHECK_STAGES] if label == WITH else ["validate"]
     if not all(f"Running stage '{s}'" in ran for s in expected):
-        raise SystemExit(f"run {run} ({label}): not every stage ran (see {log})")
-    return result
+        raise SystemExit(f"{tag}: not every stage ran (see {log})")
+    if prefix and "Running stage 'train'" in ran:
+        raise SystemExit(f"{tag}: train ran (see {log})")
+    return result, repo
 
 
-def stage_runs(with_repo: Path, without_repo: Path, repeats: int) -> dict[str, Runs]:
-    """Step 2 of the module docstring, in the completed copies: each name -> its runs under DVC
-    and of its command alone (none for the no-ops)."""
-    now = commands(yaml.safe_load((with_repo / "dvc.yaml").read_text()))
-    before = commands(yaml.safe_load((without_repo / "dvc.yaml").read_text()))
+def pairs(
+    tmp: Path, name: str, count: int, args: argparse.Namespace, *, prefix: bool
+) -> tuple[list[dict[str, Measurement]], dict[str, Path]]:
+    """`count` pairs of cold repros, the order alternating; the copies of the last pair."""
+    found: list[dict[str, Measurement]] = []
+    copies: dict[str, Path] = {}
+    for run in range(1, count + 1):
+        pair = {}
+        for label in (WITH, WITHOUT) if run % 2 else (WITHOUT, WITH):
+            pair[label], copies[label] = cold_repro(tmp, label, f"{name}{run}", args, prefix=prefix)
+        found.append(pair)
+        print(f"{name} {run}: " + ", ".join(f"{k} {m.wall:.2f} s" for k, m in pair.items()))
+    return found, copies
+
+
+def stage_commands(copies: dict[str, Path], repeats: int) -> dict[str, list[Measurement]]:
+    """Step 3: each check stage's command alone, in the completed copies of step 1."""
+    now = commands(yaml.safe_load((copies[WITH] / "dvc.yaml").read_text()))
+    before = commands(yaml.safe_load((copies[WITHOUT] / "dvc.yaml").read_text()))
     plan = [
-        (NOOP, with_repo, None, None),
-        (f"{NOOP}, {WITHOUT}", without_repo, None, None),
-        ("validate", with_repo, "validate", now["validate"]),
-        (VALIDATE_BEFORE, without_repo, "validate", before["validate"]),
-        *((stage, with_repo, stage, now[stage]) for stage in CHECK_STAGES),
+        ("validate", copies[WITH], now["validate"], "validate"),
+        (VALIDATE_BEFORE, copies[WITHOUT], before["validate"], "validate-before"),
+        *((stage, copies[WITH], now[stage], stage) for stage in CHECK_STAGES),
     ]
-    found: dict[str, Runs] = {name: Runs([], []) for name, *_ in plan}
+    found: dict[str, list[Measurement]] = {name: [] for name, *_ in plan}
     for _ in range(repeats):
-        for name, repo, stage, cmd in plan:
-            tag = name.split()[0] + ("-before" if repo == without_repo else "")
-            single = ["--force", "--no-run-cache", "--single-item", stage] if stage else []
-            log = LOGS / f"checks-dvc-{tag}.log"
-            found[name].dvc.append(measure(["dvc", "repro", *single], repo, log))
-            if stage and f"Running stage '{stage}'" not in log.read_text():
-                raise SystemExit(f"{name}: the stage did not run (see {log})")
-            if cmd is not None:
-                log = LOGS / f"checks-cmd-{tag}.log"
-                found[name].cmd.append(measure(["sh", "-c", cmd], repo, log))
+        for name, repo, cmd, tag in plan:
+            found[name].append(measure(["sh", "-c", cmd], repo, LOGS / f"checks-cmd-{tag}.log"))
     return found
 
 
-@dataclass(frozen=True)
-class Runs:
-    dvc: list[Measurement]  # `dvc repro` runs
-    cmd: list[Measurement]  # the stage's command alone
-
-    def wall(self, which: str = "dvc") -> float:
-        runs = self.dvc if which == "dvc" else self.cmd
-        return statistics.median(m.wall for m in runs) if runs else math.nan
+def median(runs: list[Measurement], field: str = "wall") -> float:
+    return statistics.median(getattr(m, field) for m in runs)
 
 
-def added_seconds(runs: dict[str, Runs]) -> float:
-    """(drift - no-op) + (leakage - no-op) + (validate - no-op) - (validate before - no-op')."""
-    noop, noop_before = runs[NOOP].wall(), runs[f"{NOOP}, {WITHOUT}"].wall()
-    checks = sum(runs[s].wall() - noop for s in ("validate", *CHECK_STAGES))
-    return checks - (runs[VALIDATE_BEFORE].wall() - noop_before)
+def differences(found: list[dict[str, Measurement]], field: str = "wall") -> list[float]:
+    return [getattr(p[WITH], field) - getattr(p[WITHOUT], field) for p in found]
 
 
 def render(
-    pairs: list[dict[str, Measurement]], runs: dict[str, Runs], info: dict[str, str], repeats: int
+    prefixes: list[dict[str, Measurement]],
+    wholes: list[dict[str, Measurement]],
+    stages: dict[str, list[Measurement]],
+    info: dict[str, str],
 ) -> str:
-    """The Markdown report: the machine, the cold repros, what the checks add, where it goes."""
-    colds = {label: [p[label].wall for p in pairs] for label in (WITH, WITHOUT)}
-    with_s, without_s = (statistics.median(colds[label]) for label in (WITH, WITHOUT))
-    added = added_seconds(runs)
-    share = added / without_s
+    """The Markdown report: the machine, the verdict, then steps 1 to 3 of the docstring."""
+    added = statistics.median(differences(prefixes))
+    whole = {label: median([p[label] for p in wholes]) for label in (WITH, WITHOUT)}
+    share = added / whole[WITHOUT]
     holds = added <= BUDGET_SECONDS and share <= BUDGET_SHARE
     lines = [
         "# Benchmark: what the data checks add to a cold `dvc repro`",
@@ -196,59 +198,69 @@ def render(
         "",
         "Without checks: no drift and leakage stages, train not waiting for leakage, validate as "
         f"committed at {BEFORE} (the schema check alone; split and featurize read data/ingest). "
-        "The schema check is not counted: the pipeline ran it before the checks. Every command "
-        "ran in scratch copies of the work tree; bench/checks.py's docstring has the details.",
+        "The schema check is not counted: the pipeline ran it before the checks. Every `dvc "
+        "repro` was cold, in a fresh scratch copy of the work tree (no outputs, no dvc.lock, an "
+        "empty DVC cache); bench/checks.py's docstring has the details.",
         "",
         f"**Budget: at most {BUDGET_SECONDS:g} s and at most {BUDGET_SHARE:.0%} of a cold "
-        f"`dvc repro`. The checks add {added:.2f} s, {share:.1%} of a cold `dvc repro` without "
-        f"them ({without_s:.1f} s; {added / with_s:.1%} of one with them, {with_s:.1f} s). The "
-        f"budget {'holds' if holds else 'does not hold'}.**",
+        f"`dvc repro`. The checks add {added:.2f} s: {share:.1%} of a cold `dvc repro` without "
+        f"them ({whole[WITHOUT]:.1f} s), {added / whole[WITH]:.1%} of one with them "
+        f"({whole[WITH]:.1f} s). The budget {'holds' if holds else 'does not hold'}.**",
         "",
-        f"## What each check costs under DVC (median of {repeats})",
+        f"## 1. The pipeline up to the checks ({len(prefixes)} pairs)",
         "",
-        "`dvc repro --force --no-run-cache --single-item STAGE` in a completed copy, less the "
-        "no-op `dvc repro` of that copy (DVC's start-up and status check, paid once by any "
-        "repro); the command alone is what the stage's process takes, the rest DVC's share "
-        "(hashing and caching the stage's outputs, the run cache, dvc.lock).",
-        "",
-        "| stage | under DVC, less the no-op (s) | its command alone (s) | DVC's share (s) "
-        "| under DVC, each run (s) |",
-        "|---|--:|--:|--:|---|",
+        "| what | median wall (s) | median CPU (s) | wall per run (s) |",
+        "|---|--:|--:|---|",
     ]
-    noops = {False: runs[NOOP].wall(), True: runs[f"{NOOP}, {WITHOUT}"].wall()}
-    for name, found in runs.items():
-        if not found.cmd:
-            each = ", ".join(f"{m.wall:.2f}" for m in found.dvc)
-            lines.append(f"| {name} | {found.wall():.2f} (the no-op itself) | | | {each} |")
-            continue
-        net = found.wall() - noops[name == VALIDATE_BEFORE]
-        alone = found.wall("cmd")
-        each = ", ".join(f"{m.wall:.2f}" for m in found.dvc)
-        lines.append(f"| {name} | {net:.2f} | {alone:.2f} | {net - alone:.2f} | {each} |")
+    rows = [
+        (f"`dvc repro {' '.join(PREFIX[WITH])}`, {WITH}", [p[WITH] for p in prefixes]),
+        (f"`dvc repro {' '.join(PREFIX[WITHOUT])}`, {WITHOUT}", [p[WITHOUT] for p in prefixes]),
+    ]
+    for label, runs in rows:
+        each = ", ".join(f"{m.wall:.2f}" for m in runs)
+        lines.append(f"| {label} | {median(runs):.2f} | {median(runs, 'cpu'):.2f} | {each} |")
+    each = ", ".join(f"{d:+.2f}" for d in differences(prefixes))
+    cpu = statistics.median(differences(prefixes, "cpu"))
     lines += [
+        f"| **added by the checks** (with - without) | **{added:.2f}** | {cpu:.2f} | {each} |",
         "",
-        f"Added = drift + leakage + validate - validate as at {BEFORE}, each less its copy's "
-        f"no-op: {added:.2f} s.",
-        "",
-        f"## The cold repros ({len(pairs)} pairs, fresh copies, alternating order)",
+        f"## 2. The whole cold `dvc repro` ({len(wholes)} pairs)",
         "",
         "| what | median wall (s) | median CPU (s) | peak memory (MiB) | wall per run (s) |",
         "|---|--:|--:|--:|---|",
     ]
     for label in (WITH, WITHOUT):
-        cpu = statistics.median(p[label].cpu for p in pairs)
-        rss = statistics.median(p[label].rss for p in pairs)
-        each = ", ".join(f"{s:.1f}" for s in colds[label])
-        wall = with_s if label == WITH else without_s
-        lines.append(f"| cold `dvc repro`, {label} | {wall:.2f} | {cpu:.1f} | {rss:.0f} | {each} |")
-    diffs = [p[WITH].wall - p[WITHOUT].wall for p in pairs]
+        runs = [p[label] for p in wholes]
+        each = ", ".join(f"{m.wall:.1f}" for m in runs)
+        lines.append(
+            f"| cold `dvc repro`, {label} | {whole[label]:.2f} | {median(runs, 'cpu'):.1f} "
+            f"| {median(runs, 'rss'):.0f} | {each} |"
+        )
+    diffs = differences(wholes)
     lines += [
         "",
         f"Cross-check, with - without per pair: {', '.join(f'{d:+.2f}' for d in diffs)} s "
-        f"(median {statistics.median(diffs):+.2f} s). Each pair measures the same seconds as "
-        "above plus the noise of two 30 s runs (train and evaluate are most of them) on a "
-        "machine whose 2 cores other jobs shared (load averages above): a spread wider than the "
-        "budget, so the budget is judged on the per-stage medians.",
+        f"(median {statistics.median(diffs):+.2f} s): the same seconds as step 1 plus the noise "
+        "of train and evaluate (most of a repro) on 2 cores that other jobs shared (load "
+        "averages above).",
+        "",
+        f"## 3. The check stages' commands alone (median of {len(next(iter(stages.values())))})",
+        "",
+        "| command (as DVC runs it) | median wall (s) | median CPU (s) | wall each (s) |",
+        "|---|--:|--:|---|",
+    ]
+    for name, runs in stages.items():
+        each = ", ".join(f"{m.wall:.2f}" for m in runs)
+        lines.append(f"| {name} | {median(runs):.2f} | {median(runs, 'cpu'):.2f} | {each} |")
+    processes = sum(median(stages[s]) for s in ("validate", *CHECK_STAGES)) - median(
+        stages[VALIDATE_BEFORE]
+    )
+    lines += [
+        "",
+        f"Processes: drift + leakage + validate - validate as at {BEFORE} = {processes:.2f} s of "
+        f"the {added:.2f} s added; the rest, {added - processes:.2f} s, is DVC's share for them "
+        "(starting two more stages, hashing and caching data/validate/ and the reports, the run "
+        "cache, dvc.lock) and noise.",
         "",
         "The copies without checks train on data/ingest, so the wind reading validate sets "
         "missing is still in their weather table: their model bytes differ, their work does not.",
@@ -259,8 +271,8 @@ def render(
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--runs", type=int, default=3, help="pairs of cold repros (median)")
-    parser.add_argument("--repeats", type=int, default=5, help="runs of each stage command")
+    parser.add_argument("--runs", type=int, default=3, help="pairs of whole cold repros")
+    parser.add_argument("--repeats", type=int, default=5, help="pairs up to the checks (step 1)")
     parser.add_argument("--max-rows", type=int, help="ingest.max_rows for a quick check")
     parser.add_argument("--valid-start", default="2013-01-18", help="with --max-rows")
     parser.add_argument("--test-start", default="2013-01-22", help="with --max-rows")
@@ -276,21 +288,17 @@ def main() -> int:
     info = {"command": " ".join([".venv/bin/python", "bench/checks.py", *sys.argv[1:]])}
     info |= machine(git("rev-parse", "HEAD").strip())
     info["commit (cloned)"] = info.pop("commit (cloned)") + " plus the work tree's edits (copied)"
-    pairs: list[dict[str, Measurement]] = []
     with scratch("mlrepro-checks-") as tmp:
-        for run in range(1, args.runs + 1):
-            order = (WITH, WITHOUT) if run % 2 else (WITHOUT, WITH)
-            pairs.append({label: cold_repro(tmp, label, run, args) for label in order})
-            print(f"run {run}: " + ", ".join(f"{k} {m.wall:.2f} s" for k, m in pairs[-1].items()))
-        last = args.runs
-        runs = stage_runs(tmp / f"with{last}", tmp / f"without{last}", args.repeats)
+        prefixes, copies = pairs(tmp, "prefix", args.repeats, args, prefix=True)
+        wholes, _ = pairs(tmp, "whole", args.runs, args, prefix=False)
+        stages = stage_commands(copies, args.repeats)
     info["data"] = (
         "all rows (params.yaml of the work tree)"
         if args.max_rows is None
         else f"earliest {args.max_rows} rows, split at {args.valid_start} / {args.test_start}"
     )
     info["load average (1 min) at end"] = f"{os.getloadavg()[0]:.2f}"
-    report = render(pairs, runs, info, args.repeats)
+    report = render(prefixes, wholes, stages, info)
     args.output.write_text(report)
     print(report)
     return 0

@@ -18,7 +18,7 @@ from tests.runner import Result, mlrepro_process, processes_in, start_mlrepro, w
 
 pytestmark = pytest.mark.e2e
 
-STAGES = ["ingest", "validate", "split", "featurize", "train", "evaluate"]
+STAGES = ["ingest", "validate", "split", "featurize", "drift", "leakage", "train", "evaluate"]
 
 
 def verify(repo: Repo, tmp: Path, *args: str) -> Result:
