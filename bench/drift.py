@@ -98,7 +98,7 @@ def main() -> None:
         out = Path(tmp)
         inner = [measure(data, out) for _ in range(args.runs)]
         command = [*STAGE, "--data", str(data), "--report", str(out / "r.json")]
-        command += ["--image", str(out / "r.png")]
+        command += ["--metrics", str(out / "m.json"), "--image", str(out / "r.png")]
         runs = [timed(command) for _ in range(args.runs)]
         stage = statistics.median(w for w, _ in runs)
         cpu = statistics.median(c for _, c in runs)

@@ -100,7 +100,8 @@ def stage_seconds(runs: int) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": "src"}
     with tempfile.TemporaryDirectory() as tmp:
         argv = [sys.executable, "-m", "mlrepro.stages.leakage", "--split", SPLIT]
-        argv += ["--data", FEATURIZE, "--report", f"{tmp}/l.json", "--passed", f"{tmp}/p.json"]
+        argv += ["--data", FEATURIZE, "--report", f"{tmp}/l.json", "--metrics", f"{tmp}/m.json"]
+        argv += ["--passed", f"{tmp}/p.json"]
         run = lambda: subprocess.run(argv, cwd=ROOT, env=env, check=True, capture_output=True)  # noqa: E731
         return timed(runs, run)[0]
 

@@ -34,7 +34,6 @@ from mlrepro.pipeline.leakage import (
 from mlrepro.stages.leakage import (
     pipeline_stages,
     project_sources,
-    read_columns,
     read_inputs,
     summary,
 )
@@ -438,38 +437,68 @@ def test_the_summary_holds_what_a_reviewer_compares() -> None:
     assert summary(random_split, [], "pass")["temporal"] == {"violations": None}
 
 
-def test_strings_read_as_categoricals_score_as_objects(tmp_path: Path) -> None:
-    """The stage reads text columns as Arrow dictionaries (pandas categoricals): the same label
-    proxies and overlap counts as with object strings, and only the columns asked for."""
+def test_arrow_tables_score_as_pandas_frames(tmp_path: Path) -> None:
+    """The stage reads pyarrow Tables (no pandas); the tests pass DataFrames: the same label
+    proxies, overlap counts and temporal order, missing equal to missing."""
     from mlrepro.core.files import write_parquet
+    from mlrepro.pipeline.arrow import read_table
 
-    train = flights()
-    test = flights(120).assign(late=lambda d: 1 - d["late"])
+    train = flights().assign(t=pd.date_range("2013-01-01", periods=400, freq="h", tz="UTC"))
+    test = flights(120).assign(late=lambda d: 1 - d["late"], t=train["t"].iloc[-1])
+    test = pd.concat([test, train.iloc[:7]], ignore_index=True)
     write_parquet(train, tmp_path / "train.parquet")
-    write_parquet(pd.concat([test, train.iloc[:7]]), tmp_path / "test.parquet")
-    read = {
-        p: read_columns(tmp_path / f"{p}.parquet", ["carrier", "late", "temp"])
-        for p in ("train", "test")
-    }
-    assert list(read["train"].columns) == ["carrier", "late", "temp"]
-    assert isinstance(read["train"]["carrier"].dtype, pd.CategoricalDtype)
-    plain = {
-        p: pd.read_parquet(tmp_path / f"{p}.parquet").astype({"carrier": object}) for p in read
-    }
-    one = spec(("carrier",), ("temp",))
-    assert label_proxies(read["train"], one, LeakageParams(), SEED) == label_proxies(
-        plain["train"], one, LeakageParams(), SEED
+    write_parquet(test, tmp_path / "test.parquet")
+    columns = ["flight_id", "carrier", "temp", "delay", "late", "t"]
+    arrow = {p: read_table(tmp_path / f"{p}.parquet", columns) for p in ("train", "test")}
+    assert arrow["train"].column_names == columns
+    assert (
+        label_proxies(arrow["train"], FEATURES, LeakageParams(), SEED)
+        == label_proxies(
+            pd.read_parquet(tmp_path / "train.parquet"), FEATURES, LeakageParams(), SEED
+        )
+        == label_proxies(train, FEATURES, LeakageParams(), SEED)
     )
-    columns = ["carrier", "temp", "late"]
-    assert rows_in(read["test"], read["train"], columns) == rows_in(
-        plain["test"], plain["train"], columns
-    )
-    assert rows_in(read["test"], read["train"], columns) >= 7
+    compared = ["carrier", "temp", "late"]
+    assert rows_in(arrow["test"], arrow["train"], compared) == rows_in(test, train, compared) >= 7
+    assert rows_in(test, train, ["delay"]) == 7  # continuous: only the copied rows
+    parts = {"train": arrow["train"], "valid": arrow["test"].slice(0, 0), "test": arrow["test"]}
+    assert temporal(parts, "t", []).earlier == {
+        "valid_before_train_end": 0,
+        "test_before_train_end": 7,  # the copies; the rest at the last train hour
+        "test_before_valid_end": 0,
+    }
     with pytest.raises(DataError, match=r"gone.parquet: file not found"):
-        read_columns(tmp_path / "gone.parquet", ["late"])
+        read_table(tmp_path / "gone.parquet", ["late"])
     (tmp_path / "bad.parquet").write_text("not parquet")
     with pytest.raises(DataError, match=r"bad.parquet: not a readable Parquet file: "):
-        read_columns(tmp_path / "bad.parquet", ["late"])
+        read_table(tmp_path / "bad.parquet", ["late"])
+
+
+def test_the_stage_runs_without_pandas(tmp_path: Path) -> None:
+    """The leakage stage's cost is a budget: its data checks never import pandas (0.3 s)."""
+    from mlrepro.core.files import write_parquet
+
+    for part in ("train", "test"):
+        write_parquet(flights(), tmp_path / f"{part}.parquet")
+    code = (
+        "import sys\n"
+        "from mlrepro.core.params import FeaturizeParams, LeakageParams\n"
+        "from mlrepro.pipeline.arrow import read_table\n"
+        "from mlrepro.pipeline.leakage import label_proxies, rows_in\n"
+        "spec = FeaturizeParams('d', 0, 'late', ('carrier', 'flight_id'), ('delay', 'temp'), {})\n"
+        f"t = {{p: read_table({str(tmp_path)!r} + f'/{{p}}.parquet', ['carrier', 'flight_id', "
+        "'delay', 'temp', 'late']) for p in ('train', 'test')}\n"
+        "print(label_proxies(t['train'], spec, LeakageParams(), 7)[0].feature)\n"
+        "print(rows_in(t['test'], t['train'], ['carrier', 'temp', 'late']))\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out == "delay\n400\nFalse\n", out
 
 
 def test_the_stage_reads_only_the_columns_its_checks_use(tmp_path: Path) -> None:
@@ -484,5 +513,5 @@ def test_the_stage_reads_only_the_columns_its_checks_use(tmp_path: Path) -> None
             write_parquet(frame, tmp_path / folder / f"{part}.parquet")
     parts, features = read_inputs(str(tmp_path / "split"), str(tmp_path / "featurize"), params)
     assert sorted(parts) == ["test", "train", "valid"] and sorted(features) == ["test", "train"]
-    assert list(parts["valid"].columns) == ["time_hour", "carrier", "flight"]  # time, joins, key
-    assert list(features["test"].columns) == ["carrier", "distance", "late"]  # features, label
+    assert parts["valid"].column_names == ["time_hour", "carrier", "flight"]  # time, joins, key
+    assert features["test"].column_names == ["carrier", "distance", "late"]  # features, label

@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 
 from mlrepro.core.errors import DataError
 from mlrepro.core.params import DriftParams, Thresholds
+from mlrepro.pipeline.arrow import integers, is_number, is_text, numbers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -235,12 +236,11 @@ class Sample:
         """pyarrow counts the distinct values (a hash table), numpy sorts only those: the same
         Sample as np.unique over the column, several times faster."""
         kind = column.type
-        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
-            shown = "string" if _is_text(kind) else kind  # as pandas names a text column
+        if not is_number(kind):
+            shown = "string" if is_text(kind) else kind  # as pandas names a text column
             raise DataError(f"drift: {name!r} is {shown}, not a number")
         found = pc.value_counts(pc.cast(column, pa.float64(), safe=False))
-        values = _numpy(found.field("values"), np.float64)  # null -> NaN
-        counts = _numpy(found.field("counts"), np.int64)
+        values, counts = numbers(found.field("values")), integers(found.field("counts"))
         finite = np.isfinite(values)
         order = np.argsort(values[finite], kind="stable")
         values, counts = values[finite][order], counts[finite][order]
@@ -263,20 +263,6 @@ def _numbers(series: pd.Series, name: str) -> np.ndarray:
     if not pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series):
         raise DataError(f"drift: {name!r} is {series.dtype}, not a number")
     return np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan))
-
-
-def _numpy(array: pa.Array, dtype: type[np.generic]) -> np.ndarray:
-    """A fixed-width Arrow array as numpy (null as NaN: float arrays only), from its buffers:
-    `to_numpy()` of an array with nulls converts through pandas, and imports it (0.3 s)."""
-    if len(array) == 0:
-        return np.empty(0, dtype=dtype)
-    validity, data = array.buffers()[:2]
-    end = array.offset + len(array)
-    values = np.frombuffer(data, dtype=dtype, count=end)[array.offset :]
-    if array.null_count == 0:
-        return values
-    bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), count=end, bitorder="little")
-    return np.where(bits[array.offset :].astype(bool), values, np.nan)
 
 
 @dataclass(frozen=True)
@@ -335,15 +321,9 @@ def profile(
 def _counts(table: pd.DataFrame | pa.Table, column: str) -> Counts:
     """Categories of a pyarrow column of strings counted by pyarrow; anything else (numbers or
     booleans as categories) as text the way pandas writes it, so both kinds of table agree."""
-    if isinstance(table, pa.Table) and not _is_text(table.schema.field(column).type):
+    if isinstance(table, pa.Table) and not is_text(table.schema.field(column).type):
         return Counts.of(table.select([column]).to_pandas()[column])
     return Counts.of(table[column])
-
-
-def _is_text(kind: pa.DataType) -> bool:
-    if pa.types.is_dictionary(kind):
-        return _is_text(kind.value_type)
-    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
 def compare(reference: Profile, current: Profile, params: DriftParams) -> DatasetDrift:

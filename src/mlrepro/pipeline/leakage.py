@@ -19,6 +19,10 @@ frozen dataclasses; no I/O. The fit-only-on-train check (dvc.yaml and the stages
   since different examples can share every feature value (same carrier, route, hour and weather
   with no plane record). Rows are compared by a 64-bit hash of their values (a false match among
   10^10 pairs: about 1 in 10^9).
+
+The tables are pyarrow Tables (the stage reads them so: no pandas import, no Python object per
+string) or pandas DataFrames (converted; the tests pass them); `pipeline/arrow.py` turns columns
+into numpy arrays.
 """
 
 from __future__ import annotations
@@ -28,15 +32,20 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from mlrepro.core.errors import DataError
 from mlrepro.core.params import FeaturizeParams, Join, LeakageParams
+from mlrepro.pipeline.arrow import as_array, as_table, codes, integers, is_number, numbers
+
+Table = Any  # a pyarrow Table, or a pandas DataFrame (converted by as_table)
 
 Level = Literal["warn", "fail"]
 ProxyVerdict = Literal["pass", "warn", "fail", "allowed"]
 ORDER = ("train", "valid", "test")  # the parts, earliest first under a time split
 DIGITS = 6  # as the metrics (pipeline/evaluation.py); not imported: that would load sklearn
+MISSING_BITS = np.uint64(0x7FF8DEADBEEF0001)  # a NaN payload no number has: a missing number
 
 
 @dataclass(frozen=True)
@@ -112,21 +121,31 @@ def fold_ids(rows: int, folds: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).permutation(rows) % folds
 
 
-def feature_codes(values: pd.Series, *, categorical: bool, bins: int) -> np.ndarray:
+def feature_codes(values: Any, *, categorical: bool, bins: int) -> np.ndarray:
     """One integer per row: its category; a numeric's value when it has at most `bins`
     distinct values, else its quantile bin (edges from all rows: they see no label). A missing
-    value gets a code of its own."""
-    if categorical:
-        codes = pd.factorize(values, use_na_sentinel=True)[0]
-    else:
-        x = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    value gets a code of its own. `values`: a pyarrow or pandas column."""
+    array = as_array(values)
+    if not categorical and _more_than(array, bins):
+        x = numbers(array)
         missing = np.isnan(x)
-        codes, uniques = pd.factorize(x, use_na_sentinel=True)
-        if len(uniques) > bins:
-            edges = np.unique(np.quantile(x[~missing], np.linspace(0, 1, bins + 1)[1:-1]))
-            codes = np.where(missing, -1, np.searchsorted(edges, x, side="right"))
-    codes = np.asarray(codes, dtype=np.int64)
-    return np.where(codes < 0, codes.max(initial=0) + 1, codes)
+        edges = np.unique(np.quantile(x[~missing], np.linspace(0, 1, bins + 1)[1:-1]))
+        found = np.where(missing, -1, np.searchsorted(edges, x, side="right"))
+    else:
+        found = codes(array)[0]
+    found = np.asarray(found, dtype=np.int64)
+    return np.where(found < 0, found.max(initial=0) + 1, found)
+
+
+def _more_than(array: pa.Array, bins: int) -> bool:
+    """Whether a numeric column has more than `bins` distinct values (NaN and null are missing,
+    -0.0 is 0.0: pandas.factorize's count). pyarrow's hash finds them; numpy sorts them only
+    when few, where -0.0 beside 0.0 could tip the count."""
+    distinct = pc.unique(pc.cast(array, pa.float64(), safe=False))
+    if len(distinct) > bins + 3:  # a null, a NaN and one of -0.0 and 0.0: at most 3 too many
+        return True
+    values = numbers(distinct)
+    return len(np.unique(values[~np.isnan(values)])) > bins
 
 
 def out_of_fold_auc(codes: np.ndarray, y: np.ndarray, folds: np.ndarray, k: int) -> float:
@@ -155,10 +174,13 @@ def weighted_auc(scores: np.ndarray, positives: np.ndarray, negatives: np.ndarra
 
 
 def label_proxies(
-    train: pd.DataFrame, featurize: FeaturizeParams, params: LeakageParams, seed: int
+    train: Table, featurize: FeaturizeParams, params: LeakageParams, seed: int
 ) -> tuple[Proxy, ...]:
     """Every model feature's out-of-fold ROC AUC of the label on train, highest first."""
-    y = train[featurize.label].to_numpy(dtype=np.int64)
+    train = as_table(train)
+    if train[featurize.label].null_count:
+        raise DataError(f"training part: {featurize.label!r} has missing values")
+    y = integers(train[featurize.label])
     if len(y) < params.folds or len(np.unique(y)) < 2:
         raise DataError(
             f"training part: {len(y)} rows, labels {sorted(set(y.tolist()))}: the label-proxy "
@@ -184,45 +206,87 @@ def _proxy(feature: str, auc: float, params: LeakageParams) -> Proxy:
 
 
 def temporal(
-    parts: Mapping[str, pd.DataFrame], time_column: str | None, joins: Sequence[Join]
+    parts: Mapping[str, Table], time_column: str | None, joins: Sequence[Join]
 ) -> Temporal:
     """On the split parts (the main table's columns): rows of a later part earlier than the last
     row of an earlier part, and per join with a datetime key, rows whose key is after the
     example's time (`time_column`)."""
     if time_column is None:
         return Temporal(None, {})
+    tables = {name: as_table(part) for name, part in parts.items()}
     earlier = {}
     for i, early in enumerate(ORDER):
-        end = parts[early][time_column].max()
+        end = pc.max(tables[early][time_column])
         for late in ORDER[i + 1 :]:
-            earlier[f"{late}_before_{early}_end"] = int((parts[late][time_column] < end).sum())
-    return Temporal(time_column, earlier, tuple(_join_time(parts, time_column, j) for j in joins))
+            earlier[f"{late}_before_{early}_end"] = _count(pc.less(tables[late][time_column], end))
+    return Temporal(time_column, earlier, tuple(_join_time(tables, time_column, j) for j in joins))
 
 
-def _join_time(parts: Mapping[str, pd.DataFrame], time_column: str, join: Join) -> JoinTime:
-    frame = parts[ORDER[0]]
-    keys = [k for k in join.keys if isinstance(frame[k].dtype, pd.DatetimeTZDtype)]
+def _count(flags: Any) -> int:
+    """Rows where a comparison holds (a null compares as not holding)."""
+    return int(pc.sum(flags).as_py() or 0)
+
+
+def _join_time(tables: Mapping[str, pa.Table], time_column: str, join: Join) -> JoinTime:
+    schema = tables[ORDER[0]].schema
+    keys = [k for k in join.keys if _is_instant(schema.field(k).type)]
     if not keys:
         return JoinTime(join.table, None, None)
-    after = sum(int((p[k] > p[time_column]).sum()) for p in parts.values() for k in keys)
+    after = sum(_count(pc.greater(t[k], t[time_column])) for t in tables.values() for k in keys)
     return JoinTime(join.table, ",".join(keys), after)
 
 
-def rows_in(rows: pd.DataFrame, other: pd.DataFrame, columns: Sequence[str]) -> int:
+def _is_instant(kind: pa.DataType) -> bool:
+    """A datetime with a time zone (the schema's `datetime`), as a time key must be."""
+    return bool(pa.types.is_timestamp(kind) and kind.tz is not None)
+
+
+def rows_in(rows: Table, other: Table, columns: Sequence[str]) -> int:
     """How many rows of `rows` have values in `columns` identical to some row of `other`
     (missing equals missing)."""
-    if rows.empty or other.empty:
+    mine, theirs = as_table(rows), as_table(other)
+    if mine.num_rows == 0 or theirs.num_rows == 0:
         return 0
-    mine = pd.util.hash_pandas_object(rows[list(columns)], index=False).to_numpy()
-    theirs = np.sort(pd.util.hash_pandas_object(other[list(columns)], index=False).to_numpy())
+    hashes = row_hashes(mine, theirs, columns)
+    ours, known = hashes[: mine.num_rows], np.sort(hashes[mine.num_rows :])
     # a binary search: np.isin (numpy 2 hashes) took 10x longer on 250,000 rows
-    found = theirs[np.minimum(np.searchsorted(theirs, mine), len(theirs) - 1)]
-    return int((found == mine).sum())
+    found = known[np.minimum(np.searchsorted(known, ours), len(known) - 1)]
+    return int((found == ours).sum())
+
+
+def row_hashes(first: pa.Table, second: pa.Table, columns: Sequence[str]) -> np.ndarray:
+    """A 64-bit hash of each row's values in `columns`, the rows of `first` then of `second`:
+    equal rows (missing equals missing) hash alike in both. A number enters as the bits of its
+    float64 (-0.0 as 0.0, missing as MISSING_BITS); any other value as its index among the
+    distinct values of both tables together (missing as 0)."""
+    split = first.num_rows
+    hashed = np.zeros(split + second.num_rows, dtype=np.uint64)
+    value = np.empty_like(hashed)
+    for column in columns:
+        a, b = first[column], second[column]
+        if is_number(a.type) and is_number(b.type):
+            for rows, side in ((slice(0, split), a), (slice(split, None), b)):
+                x = numbers(side)
+                value[rows] = np.where(np.isnan(x), MISSING_BITS, x.view(np.uint64))
+        else:
+            joint = pa.concat_arrays([as_array(a), pc.cast(as_array(b), a.type, safe=False)])
+            np.add(codes(joint)[0], 1, out=value, casting="unsafe")
+        hashed += value
+        _mix(hashed)
+    return hashed
+
+
+def _mix(x: np.ndarray) -> None:
+    """splitmix64's finaliser, in place: every input bit moves every output bit (uint64 wraps)."""
+    for shift, factor in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+        x ^= x >> np.uint64(shift)
+        x *= np.uint64(factor)
+    x ^= x >> np.uint64(31)
 
 
 def overlap(
-    features: Mapping[str, pd.DataFrame],
-    parts: Mapping[str, pd.DataFrame],
+    features: Mapping[str, Table],
+    parts: Mapping[str, Table],
     columns: Sequence[str],
     key: Sequence[str],
     max_share: float,

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from mlrepro.core.errors import DataError, ValidationFailed
 from mlrepro.core.files import write_json
 from mlrepro.core.params import DriftParams, FeaturizeParams, load_params
 from mlrepro.core.shell import run_stage
+from mlrepro.pipeline.arrow import read_table
 from mlrepro.pipeline.drift import DatasetDrift, Kind, compare, methods_record, profile
 from mlrepro.pipeline.driftplot import drift_png
 
@@ -43,15 +43,7 @@ def read_parts(folder: str | Path, columns: Sequence[str]) -> dict[str, pa.Table
     parts = {}
     for part in (REFERENCE, *CURRENT):
         path = Path(folder) / f"{part}.parquet"
-        try:
-            file = pq.ParquetFile(path)
-            parts[part] = file.read([c for c in columns if c in file.schema_arrow.names])
-        except FileNotFoundError:
-            raise DataError(
-                f"{path}: file not found (run the stage that writes it first)"
-            ) from None
-        except (OSError, pa.ArrowException) as exc:
-            raise DataError(f"{path}: not a readable Parquet file: {exc}") from None
+        parts[part] = read_table(path, columns)
         if parts[part].num_rows == 0:
             raise DataError(
                 f"{path}: the {part} part has no rows, nothing to measure drift on "
