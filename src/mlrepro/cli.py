@@ -17,6 +17,7 @@ from mlrepro.core.errors import MlreproError
 from mlrepro.diff.cli import add_commands as add_diff_commands
 from mlrepro.drift.cli import add_commands as add_drift_commands
 from mlrepro.history.cli import add_commands as add_history_commands
+from mlrepro.lineage.cli import add_commands as add_lineage_commands
 from mlrepro.metrics.cli import add_commands as add_metrics_commands
 from mlrepro.params.cli import add_commands as add_params_commands
 from mlrepro.remote.cli import add_commands as add_remote_commands
@@ -33,6 +34,7 @@ NOUNS = (
     add_drift_commands,
     add_report_commands,
     add_history_commands,
+    add_lineage_commands,
     add_remote_commands,
     add_verify_commands,
     add_metrics_commands,

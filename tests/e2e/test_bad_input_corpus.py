@@ -439,8 +439,8 @@ runpy.run_module("mlrepro.stages.train", run_name="__main__")
 def test_sigterm_during_train_leaves_no_temporary_file(pipeline_repo: Repo) -> None:
     """A SIGTERM (DVC stopping, a kill) while train writes the model: the temporary file goes,
     the stage exits 143, and the model card is as committed."""
-    args = ["--data", "data/featurize", "--model", "models/model.skops"]
-    args += ["--card", "models/model_card.json"]
+    args = ["--data", "data/featurize", "--snapshots", "data/ingest/manifest.json"]
+    args += ["--model", "models/model.skops", "--card", "models/model_card.json"]
     proc = subprocess.Popen(
         ["python", "-c", SLOW_FSYNC, *args],
         cwd=pipeline_repo.path,

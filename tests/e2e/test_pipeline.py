@@ -101,6 +101,30 @@ def test_outputs_of_a_full_run(pipeline_template: Repo) -> None:
     assert list(model.feature_names_in_) == card["features"]
     for excluded in params["featurize"]["excluded"]:
         assert excluded not in card["features"]
+    assert_card_lineage(repo, card, manifest)
+
+
+def assert_card_lineage(repo: Repo, card: dict[str, Any], manifest: dict[str, Any]) -> None:
+    """The card names the model file as dvc.lock records it, the snapshots ingest's manifest
+    names, and the train stage's code by the git object ids of the commit that holds it."""
+    model = (repo.path / "models/model.skops").read_bytes()
+    train_outs = {o["path"]: o for o in repo.read_yaml("dvc.lock")["stages"]["train"]["outs"]}
+    assert card["model"] == {
+        "path": "models/model.skops",
+        "bytes": len(model),
+        "md5": train_outs["models/model.skops"]["md5"],
+        "sha256": hashlib.sha256(model).hexdigest(),
+    }
+    assert card["model"]["md5"] == hashlib.md5(model).hexdigest()
+    assert card["lineage"]["snapshots"] == {
+        name: {"id": s["snapshot"], "content_sha256": s["content_sha256"]}
+        for name, s in manifest["sources"].items()
+    }
+    deps = [d for d in repo.read_yaml("dvc.yaml")["stages"]["train"]["deps"] if "$" not in d]
+    assert "src/mlrepro/stages/train.py" in deps
+    assert card["lineage"]["code"] == {
+        "git_objects": {d: repo.git("rev-parse", f"HEAD:{d}").stdout.strip() for d in deps}
+    }
 
 
 def test_the_declared_metrics_are_the_summaries(pipeline_template: Repo) -> None:

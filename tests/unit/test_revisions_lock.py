@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlrepro.revisions import lock_field
+from mlrepro.revisions import lock_field, parse, stage_blocks
 
 PROJECT_LOCK = Path(__file__).resolve().parents[2] / "dvc.lock"
 
@@ -88,3 +88,33 @@ def test_other_layouts_are_parsed_whole(data: bytes) -> None:
 @pytest.mark.parametrize("data", [b"", b"{not yaml", b"- a list\n", b"stages: 3\n"])
 def test_not_a_lock_file_is_none(data: bytes) -> None:
     assert lock_field(data, "train", "outs") is None
+
+
+def merged_blocks(data: bytes) -> dict[str, object] | None:
+    """The stages of dvc.lock bytes, each stage's block parsed alone; None when not so."""
+    blocks = stage_blocks(data)
+    if blocks is None:
+        return None
+    merged: dict[str, object] = {}
+    for block in blocks:
+        parsed = parse("dvc.lock", block)
+        if not isinstance(parsed, dict) or len(parsed) != 1:
+            return None
+        merged.update(parsed)
+    return merged
+
+
+@pytest.mark.parametrize("data", [PROJECT_LOCK.read_bytes(), LOCK])
+def test_stage_blocks_parsed_alone_equal_the_whole_parse(data: bytes) -> None:
+    blocks = stage_blocks(data)
+    assert blocks is not None and all(b.startswith(b"  ") for b in blocks)
+    assert merged_blocks(data) == yaml.safe_load(data)["stages"]
+
+
+def test_stage_blocks_of_other_layouts_are_none_or_unparsable() -> None:
+    assert stage_blocks(b"stages: {train: {outs: []}}\n") is None  # no DVC header
+    assert stage_blocks(b"schema: '2.0'\nstages:\n  a:\n    cmd: x\nextra: 1\n") is None
+    flow = b"schema: '2.0'\nstages:\n  train:\n    outs: [{path: model.bin,\n  md5: m1}]\n"
+    assert merged_blocks(flow) is None  # a line at two spaces inside a flow mapping
+    four = b"schema: '2.0'\nstages:\n    train:\n        cmd: x\n"
+    assert merged_blocks(four) == {"train": {"cmd": "x"}}  # one block, parsed whole

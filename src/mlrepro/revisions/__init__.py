@@ -21,7 +21,7 @@ and the index are never written.
 from mlrepro.revisions.cache import CachedFile, CachedFiles
 from mlrepro.revisions.git import WORKSPACE, Blob, Repository, Rev, RevError, open_repo
 from mlrepro.revisions.interpolate import InterpolationError
-from mlrepro.revisions.lock import lock_field
+from mlrepro.revisions.lock import lock_field, stage_blocks
 from mlrepro.revisions.parse import Unreadable, flatten, parse, parse_blob
 from mlrepro.revisions.pipeline import Out, Pipeline, resolve_pipeline
 from mlrepro.revisions.revision import (
@@ -61,4 +61,5 @@ __all__ = [
     "parse",
     "parse_blob",
     "resolve_pipeline",
+    "stage_blocks",
 ]

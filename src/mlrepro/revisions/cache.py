@@ -13,8 +13,12 @@ import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlrepro.revisions.revision import CachedOutput
+
+if TYPE_CHECKING:
+    from mlrepro.dvccache import Cache
 
 DIR_SUFFIX = ".dir"  # dvccache.DIR_SUFFIX: not imported, so `mlrepro history` need not load it
 
@@ -32,12 +36,13 @@ class CachedFiles:
     unlisted: tuple[CachedOutput, ...]  # folder outputs whose listing the local cache lacks
 
 
-def read_object(repo: Path, md5: str) -> bytes | None:
+def read_object(repo: Path, md5: str, cache: Cache | None = None) -> bytes | None:
     """The bytes of the local cache's object `md5` (a `.dir` listing too), or None when the
-    cache lacks it or its content does not have that md5."""
+    cache lacks it or its content does not have that md5. `cache`: the repo's, when the caller
+    reads many objects (found once)."""
     from mlrepro import dvccache
 
-    obj = dvccache.object_path(repo, md5)
+    obj = (cache or dvccache.local_cache(repo)).object_path(md5)
     try:
         data = obj.read_bytes()
     except OSError:
@@ -56,7 +61,7 @@ def files_at(repo: Path, outputs: Iterable[CachedOutput], path: str) -> CachedFi
         if not out.md5.endswith(DIR_SUFFIX):
             files.append(CachedFile(out.path, out.md5, out.path))
             continue
-        listing = _listing(repo, out.md5)
+        listing = cached_listing(repo, out.md5)
         if listing is None:
             unlisted.append(out)
             continue
@@ -71,10 +76,14 @@ def _within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(f"{folder.rstrip('/')}/")
 
 
-def _listing(repo: Path, md5: str) -> list[tuple[str, str]] | None:
+def cached_listing(
+    repo: Path, md5: str, cache: Cache | None = None
+) -> list[tuple[str, str]] | None:
+    """A folder output's files (relative path, md5) from its `.dir` listing in the local
+    cache, or None when the cache lacks it."""
     from mlrepro import dvccache
 
-    data = read_object(repo, md5)
+    data = read_object(repo, md5, cache)
     if data is None:
         return None
     return [(str(e["relpath"]), str(e["md5"])) for e in dvccache.read_listing(data)]

@@ -115,6 +115,16 @@ class Repository:
     def git(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["git", "-C", str(self.root), *args], capture_output=True, text=True)
 
+    def git_input(self, args: Sequence[str], stdin: str) -> str:
+        """git's output for `args` with `stdin` as its input; a RevError names a failure."""
+        done = subprocess.run(
+            ["git", "-C", str(self.root), *args], input=stdin, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            reason = done.stderr.strip().splitlines()
+            raise RevError(f"git {args[0]}: {reason[-1] if reason else f'exit {done.returncode}'}")
+        return done.stdout
+
     def resolve(self, name: str | None) -> Rev:
         """A git rev, tag, branch or DVC experiment name; None or "workspace" is the workspace."""
         if name is None or name == WORKSPACE:

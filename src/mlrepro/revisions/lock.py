@@ -22,6 +22,22 @@ HEADER = b"schema: '2.0'\nstages:\n"  # how DVC 3 starts every dvc.lock it write
 LOCK_FILE = "dvc.lock"
 
 
+STAGE_START = re.compile(rb"\n(?=  [^ \n])")  # a line at two spaces: the next stage's name
+
+
+def stage_blocks(data: bytes) -> list[bytes] | None:
+    """The text of each stage of dvc.lock bytes in DVC's layout (from its `  name:` line to the
+    next), each a YAML mapping of one stage when parsed alone; None for a file in any other
+    layout (parse it whole). Many commits' lock files share most stages' text: a reader of many
+    revisions parses each distinct block once."""
+    if not data.startswith(HEADER):
+        return None
+    body = data[len(HEADER) - 1 :]  # from the newline that ends `stages:`
+    if re.search(rb"\n[^ \n]", body):  # a top-level key after `stages:`
+        return None
+    return [b for b in STAGE_START.split(body) if b.strip()]
+
+
 def lock_field(data: bytes, stage: str, field: str) -> Any:
     """`stages.<stage>.<field>` of dvc.lock bytes; None when the file, the stage or the field
     is not there, or the file is not a lock file (not YAML, not mappings)."""

@@ -167,7 +167,7 @@ class Revision:
         stages, as dvc.lock records them, and those of every .dvc file (not in .dvcignore).
         DvcYamlError when dvc.yaml is there but cannot be read or resolved."""
         found = self._stage_outputs()
-        ignored = _ignore_rules(self.read(DVCIGNORE))
+        ignored = ignore_rules(self.read(DVCIGNORE))
         dvc_files = [
             p for p in self.repo.files(self.rev) if p.endswith(DVC_FILE_SUFFIX) and not ignored(p)
         ]
@@ -175,6 +175,11 @@ class Revision:
         for path in dvc_files:
             found += _dvc_file_outputs(path, self.mapping(path))
         return found
+
+    def dvcignored(self) -> Callable[[str], bool]:
+        """A test for repo-relative paths: whether the root .dvcignore at this revision
+        excludes them from what DVC hashes."""
+        return ignore_rules(self.read(DVCIGNORE))
 
     def cached_files(self, path: str) -> CachedFiles:
         """The files DVC caches at or under `path` (a stage's output, a file in a folder output,
@@ -266,7 +271,7 @@ def _select(flat: dict[str, Any], keys: tuple[str, ...] | None) -> dict[str, Any
     }
 
 
-def _ignore_rules(text: bytes | None) -> Callable[[str], bool]:
+def ignore_rules(text: bytes | None) -> Callable[[str], bool]:
     """A test for repo-relative paths from the root .dvcignore (gitignore patterns)."""
     if not text:
         return lambda path: False
