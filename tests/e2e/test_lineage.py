@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import Repo
 from tests.e2e.test_snapshot_pipeline import local_airlines, pinned_id
 from tests.runner import mlrepro
+from tests.unit.test_openlineage import validate_event
 
 pytestmark = pytest.mark.e2e
 
@@ -115,6 +116,9 @@ def test_upstream_table_and_a_file_in_a_folder_output(story: Story) -> None:
     assert "cmd     PYTHONPATH=src python -m mlrepro.stages.featurize" in text
     result = mlrepro(story.repo.path, "lineage", "data/featurize/nothing.parquet", code=2)
     assert "not in data/featurize" in result.stderr
+    snapshot = f"data/snapshots/airlines/{story.pins['new']}"
+    result = mlrepro(story.repo.path, "lineage", snapshot, code=2)
+    assert f"--used-by airlines@{story.pins['new']}" in result.stderr, result.stderr
 
 
 def test_used_by_lists_exactly_the_commits_and_experiments_that_read_it(story: Story) -> None:
@@ -222,6 +226,8 @@ def test_the_graph_as_mermaid_png_and_openlineage_events(story: Story, tmp_path:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = [json.loads(line) for line in events.read_text().splitlines()]
     assert [e["job"]["name"] for e in lines][-1] == "train"
+    for event in lines:
+        validate_event(event)  # against the OpenLineage spec's schemas
     ingest = lines[0]
     assert ingest["job"]["namespace"] == story.repo.path.name  # no origin remote: the folder
     snapshot = next(d for d in ingest["inputs"] if d["name"].startswith("data/snapshots/flights/"))

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlrepro.core.errors import MlreproError
-from mlrepro.lineage.records import Entry, Graph, StageRecord, producer, stage_records
+from mlrepro.lineage.records import (
+    SNAPSHOTS_DIR,
+    Entry,
+    Graph,
+    StageRecord,
+    producer,
+    stage_records,
+)
 from mlrepro.lineage.stale import Checker
 from mlrepro.revisions import DVC_LOCK, Repository, Revision, Unreadable
 from mlrepro.revisions.cache import cached_listing
@@ -274,6 +281,13 @@ def _file_md5(repo: Repository, out: Entry, target: str, at: str) -> str | None:
 def _not_an_output(
     revision: Revision, target: str, records: dict[str, StageRecord], at: str
 ) -> str:
+    if target.startswith(SNAPSHOTS_DIR):
+        source, _, rest = target.removeprefix(SNAPSHOTS_DIR).partition("/")
+        snapshot_id = rest.split("/")[0].removesuffix(".json").removesuffix(".dvc")
+        return (
+            f"{target}: a snapshot, made by `mlrepro snapshot take`, not by a stage; what read "
+            f"it: mlrepro lineage --used-by {source}@{snapshot_id or 'ID'}"
+        )
     declared = _declared_by(revision, target)
     if declared and declared not in records:
         return (
