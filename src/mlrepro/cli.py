@@ -23,6 +23,7 @@ from mlrepro.params.cli import add_commands as add_params_commands
 from mlrepro.remote.cli import add_commands as add_remote_commands
 from mlrepro.report.cli import add_commands as add_report_commands
 from mlrepro.schema.cli import add_commands as add_schema_commands
+from mlrepro.serving.cli import add_commands as add_predict_commands
 from mlrepro.snapshot.cli import add_commands as add_snapshot_commands
 from mlrepro.verify.cli import add_commands as add_verify_commands
 
@@ -35,6 +36,7 @@ NOUNS = (
     add_report_commands,
     add_history_commands,
     add_lineage_commands,
+    add_predict_commands,
     add_remote_commands,
     add_verify_commands,
     add_metrics_commands,

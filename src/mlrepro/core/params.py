@@ -274,6 +274,12 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ParamsError(f"{file}: cannot read: {exc.strerror}") from None
+    return parse_params(text, file)
+
+
+def parse_params(text: str, file: str = PARAMS_FILE) -> Params:
+    """params.yaml's text (from disk or a revision) checked; ParamsError names the first bad
+    key, in `file`."""
     root = _Node(load_yaml(text, file, ParamsError), "", file)
     root.unknown(
         {"seed", "threads", "ingest", "validate", "split", "featurize", "train", "evaluate"}

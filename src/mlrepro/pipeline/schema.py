@@ -117,6 +117,12 @@ def load_schema(path: str | Path = SCHEMA_FILE) -> dict[str, TableSpec]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise SchemaError(f"{file}: cannot read: {exc.strerror}") from None
+    return parse_schema(text, file)
+
+
+def parse_schema(text: str, file: str = SCHEMA_FILE) -> dict[str, TableSpec]:
+    """The schema file's text (from disk or a revision) checked; SchemaError names the bad
+    entry, in `file`."""
     data = load_yaml(text, file, SchemaError)
     tables = data.get("tables") if isinstance(data, dict) else None
     if not isinstance(tables, dict) or not tables:

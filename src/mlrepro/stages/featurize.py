@@ -34,7 +34,8 @@ def prepare_join(right: pd.DataFrame, join: Join) -> tuple[pd.DataFrame, int]:
 
 
 def apply_join(left: pd.DataFrame, right: pd.DataFrame, join: Join) -> pd.DataFrame:
-    """Left join on the declared keys; never adds or drops left rows."""
+    """Left join on the declared keys of `right` as `prepare_join` left it (one row per key):
+    never adds or drops left rows."""
     for column in join.keys:
         if column not in left.columns:
             raise ParamsError(
@@ -45,7 +46,8 @@ def apply_join(left: pd.DataFrame, right: pd.DataFrame, join: Join) -> pd.DataFr
         raise ParamsError(
             f"params.yaml: featurize.joins ({join.table}): {clash[0]!r} already exists; rename it"
         )
-    return left.merge(right, on=list(join.keys), how="left", validate="many_to_one", sort=False)
+    # `right` is one row per key (prepare_join): no row of `left` is repeated, none is lost
+    return left.merge(right, on=list(join.keys), how="left", sort=False)
 
 
 ACCESSORS = {
@@ -121,6 +123,22 @@ def label(df: pd.DataFrame, params: FeaturizeParams) -> pd.Series:
     return target.astype("Int8")
 
 
+def features(
+    df: pd.DataFrame, right: dict[str, pd.DataFrame], params: FeaturizeParams
+) -> pd.DataFrame:
+    """`df` with the joined columns and the calendar parts: every feature, no label. What a
+    part of the pipeline and a row to predict for (`mlrepro predict`, `serve`) both go through;
+    `right` holds each joined table as `prepare_join` left it."""
+    for join in params.joins:
+        df = apply_join(df, right[join.table], join)
+    if params.datetime is not None:
+        df = datetime_features(df, params.datetime)
+    missing = [f for f in params.features if f not in df.columns]
+    if missing:
+        raise ParamsError(f"params.yaml: featurize: feature {missing[0]!r} is not a column")
+    return df
+
+
 def featurize(
     df: pd.DataFrame,
     right: dict[str, pd.DataFrame],
@@ -133,13 +151,7 @@ def featurize(
         raise ParamsError(
             f"params.yaml: featurize.target.column: {params.target_column!r} is not a column"
         )
-    for join in params.joins:
-        df = apply_join(df, right[join.table], join)
-    if params.datetime is not None:
-        df = datetime_features(df, params.datetime)
-    missing = [f for f in params.features if f not in df.columns]
-    if missing:
-        raise ParamsError(f"params.yaml: featurize: feature {missing[0]!r} is not a column")
+    df = features(df, right, params)
     has_target = df[params.target_column].notna()
     counts["dropped_missing_target"] = int((~has_target).sum())
     df = df[has_target]
