@@ -24,6 +24,8 @@ from mlrepro.remote.cli import add_commands as add_remote_commands
 from mlrepro.report.cli import add_commands as add_report_commands
 from mlrepro.schema.cli import add_commands as add_schema_commands
 from mlrepro.serving.cli import add_commands as add_predict_commands
+from mlrepro.serving.monitor_cli import add_commands as add_monitor_commands
+from mlrepro.serving.serve_cli import add_commands as add_serve_commands
 from mlrepro.snapshot.cli import add_commands as add_snapshot_commands
 from mlrepro.verify.cli import add_commands as add_verify_commands
 
@@ -37,6 +39,8 @@ NOUNS = (
     add_history_commands,
     add_lineage_commands,
     add_predict_commands,
+    add_serve_commands,
+    add_monitor_commands,
     add_remote_commands,
     add_verify_commands,
     add_metrics_commands,

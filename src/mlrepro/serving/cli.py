@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ def add_commands(nouns: Any) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from mlrepro.serving.output import provenance_json, to_csv, write_predictions
+    from mlrepro.serving.output import to_csv, write_predictions
     from mlrepro.serving.predict import predict, read_input
     from mlrepro.serving.served import load_served
 
@@ -56,7 +57,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     provenance = {**served.provenance(), "input": {"sha256": digest, "rows": len(raw)}}
     if args.output is None:
         sys.stdout.write(to_csv(predictions.frame))
-        print(provenance_json(provenance).replace("\n", " "), file=sys.stderr)
+        print(f"provenance: {json.dumps(provenance, sort_keys=True)}", file=sys.stderr)
         return 0
     written = write_predictions(predictions.frame, Path(args.output), provenance)
     shown = " and ".join(str(p) for p in written)

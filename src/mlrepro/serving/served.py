@@ -81,7 +81,9 @@ def load_served(repo: Repository, rev: str = "HEAD") -> Served:
     if not isinstance(stages, dict) or TRAIN not in stages or FEATURIZE not in stages:
         raise ServingError(f"{DVC_LOCK} at {at}: no record of the {TRAIN} and {FEATURIZE} runs")
     path, md5 = _model_out(stages[TRAIN], at)
-    model = modelfile.loads(_cached(repo, md5, f"{path} (md5 {md5}, {DVC_LOCK} at {at})"), path)
+    model = modelfile.loads(
+        cached_object(repo, md5, f"{path} (md5 {md5}, {DVC_LOCK} at {at})"), path
+    )
     source = next(s for s in params.ingest.sources if s.name == main)
     return Served(
         rev=rev,
@@ -116,7 +118,7 @@ def _model_out(train: Any, at: str) -> tuple[str, str]:
     raise ServingError(f"{DVC_LOCK} at {at}: the {TRAIN} stage records no {MODEL_SUFFIX} model")
 
 
-def _cached(repo: Repository, md5: str, what: str) -> bytes:
+def cached_object(repo: Repository, md5: str, what: str) -> bytes:
     """The local DVC cache's object, checked against its md5 (`read_object` does)."""
     data = read_object(repo.root, md5)
     if data is not None:
@@ -134,16 +136,16 @@ def _tables(repo: Repository, featurize: Any, params: Params, at: str) -> dict[s
     found: dict[str, pd.DataFrame] = {}
     for join in params.featurize.joins:
         name = f"{join.table}.parquet"
-        md5 = _file_in(repo, folders, name)
+        md5 = file_in_folders(repo, folders, name)
         if md5 is None:
             raise ServingError(f"{DVC_LOCK} at {at}: no folder {FEATURIZE} read holds {name}")
-        data = _cached(repo, md5, f"{name} (md5 {md5}, read by {FEATURIZE} at {at})")
+        data = cached_object(repo, md5, f"{name} (md5 {md5}, read by {FEATURIZE} at {at})")
         table = pd.read_parquet(io.BytesIO(data), engine="pyarrow")
         found[join.table], _ = prepare_join(table, join)
     return found
 
 
-def _file_in(repo: Repository, folders: list[dict[str, Any]], name: str) -> str | None:
+def file_in_folders(repo: Repository, folders: list[dict[str, Any]], name: str) -> str | None:
     """The md5 of `name` in the first of `folders` whose cached listing holds it."""
     for folder in folders:
         listing = cached_listing(repo.root, str(folder["md5"]))
