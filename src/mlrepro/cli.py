@@ -27,6 +27,7 @@ from mlrepro.serving.cli import add_commands as add_predict_commands
 from mlrepro.serving.monitor_cli import add_commands as add_monitor_commands
 from mlrepro.serving.serve_cli import add_commands as add_serve_commands
 from mlrepro.snapshot.cli import add_commands as add_snapshot_commands
+from mlrepro.sweep.cli import add_commands as add_sweep_commands
 from mlrepro.verify.cli import add_commands as add_verify_commands
 
 NOUNS = (
@@ -43,6 +44,7 @@ NOUNS = (
     add_monitor_commands,
     add_remote_commands,
     add_verify_commands,
+    add_sweep_commands,
     add_metrics_commands,
 )
 
