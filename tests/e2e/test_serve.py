@@ -1,7 +1,7 @@
 """`mlrepro serve` as a real process on a free loopback port, in a real repo with a model trained
-on the slice: real HTTP requests (urllib), the same probabilities as `mlrepro predict`, every
-kind of bad input answered (and the server still serving), the request log it wrote, its
-rotation, and a clean stop on SIGTERM and Ctrl-C."""
+on the slice: real HTTP requests (urllib), the same probabilities as `mlrepro predict` (one at a
+time and many at once, batched), every kind of bad input answered (and the server still
+serving), the request log it wrote, its rotation, and a clean stop on SIGTERM and Ctrl-C."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -238,6 +239,34 @@ def test_serve_answers_refuses_logs_and_stops_cleanly(pipeline_repo: Repo, tmp_p
 def features_of(repo: Repo) -> list[str]:
     featurize = repo.read_yaml("params.yaml")["featurize"]
     return [*featurize["categorical"], *featurize["numeric"]]
+
+
+def test_requests_at_the_same_time_are_each_answered_as_alone(
+    pipeline_template: Repo, tmp_path: Path
+) -> None:
+    """Batched (a long --batch-wait makes sure of it): each answer is `mlrepro predict`'s for its
+    row, and a refused row fails only its own request."""
+    frame = raw_rows(pipeline_template, 12)
+    rows = [as_json(r) for r in frame.to_dict(orient="records")]
+    bad = rows[0] | {"origin": "XXX"}
+    folder = tmp_path / "log"
+    args = ("--log", str(folder), "--batch-wait", "300")
+    with serving(pipeline_template.path, tmp_path, *args) as server:
+        with ThreadPoolExecutor(len(rows) + 1) as pool:
+            answers = list(pool.map(server.post, [*rows, bad]))
+        code, err = server.stop()
+    assert code == 0, err
+    expected = predicted_by_cli(pipeline_template, frame, tmp_path)
+    assert [(status, body["predictions"]) for status, _, body in answers[:-1]] == [
+        (200, [p]) for p in expected
+    ]
+    status, _, error = answers[-1]
+    assert (status, error["field"], error["row"]) == (422, "origin", 0), error
+    records = read_records(folder)
+    assert sorted(json.dumps(r["input"]) for r in records if r["status"] == 200) == sorted(
+        json.dumps(r) for r in rows
+    )
+    assert [r["input"] for r in records if r["status"] == 422] == [bad]
 
 
 def test_the_log_rotates_by_size_and_keeps_count(pipeline_template: Repo, tmp_path: Path) -> None:

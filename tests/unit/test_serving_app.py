@@ -1,6 +1,7 @@
 """`mlrepro serve` in process: the app through its ASGI interface (no HTTP client library) with a
-real model fitted on a tiny frame; the request log (rotation, records, reading back, a full
-disk, one writer per folder); the listening socket."""
+real model fitted on a tiny frame; requests at the same time batched into one predict call and
+split back (a refused row or a failure answered as alone, the row cap); the request log
+(rotation, records, reading back, a full disk, one writer per folder); the listening socket."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +22,14 @@ import pytest
 from mlrepro.core.errors import DataError
 from mlrepro.core.params import load_params
 from mlrepro.pipeline.schema import load_schema, parse_table, serving_view
-from mlrepro.serving.app import MAX_BODY_BYTES, build_app, check_content_type, parse_json
+from mlrepro.serving.app import (
+    MAX_BODY_BYTES,
+    Batcher,
+    Batching,
+    build_app,
+    check_content_type,
+    parse_json,
+)
 from mlrepro.serving.predict import output_records, predict, records_frame, typed
 from mlrepro.serving.requestlog import (
     LogError,
@@ -34,6 +43,7 @@ from mlrepro.serving.serve_cli import ServeError, listen
 from mlrepro.serving.served import Served
 from mlrepro.stages.featurize import features, prepare_join
 from mlrepro.stages.train import fit
+from tests.runner import mlrepro
 
 PROJECT = Path(__file__).resolve().parents[2]
 UTC_HOURS = range(11, 23)  # 06:00 to 17:00 in New York on 5 Jan 2013
@@ -450,7 +460,7 @@ def test_health_and_model_say_which_model_and_where_it_came_from(
 def test_requests_at_once_are_all_answered_and_logged_whole(
     served: Served, log: RequestLog
 ) -> None:
-    app = build_app(served, log, workers=2)
+    app = build_app(served, log, batching=Batching(workers=2))
     answers: list[Answer] = []
 
     async def many() -> None:
@@ -467,6 +477,170 @@ def test_requests_at_once_are_all_answered_and_logged_whole(
     records = read_records(log.folder)
     assert len(records) == 32
     assert sorted(r["request"] for r in records) == sorted(f"r{i}" for i in range(16) for _ in "ab")
+
+
+WAIT = 0.25  # seconds a batch waits: far longer than tasks of one event loop take to send
+
+
+class Counting:
+    """The fitted model, noting the rows of each `predict_proba` call (one call: one batch)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model, self.calls = model, []  # type: ignore[var-annotated]
+
+    def predict_proba(self, x: pd.DataFrame) -> Any:
+        self.calls.append(len(x))
+        return self.model.predict_proba(x)
+
+
+def at_once(app: Any, bodies: Sequence[bytes]) -> list[Answer]:
+    """The bodies sent at the same time (request ids r0, r1, ...); the answers in their order."""
+    answers: list[Answer | None] = [None] * len(bodies)
+
+    async def one(i: int) -> None:
+        headers = {"X-Request-ID": f"r{i}"}
+        answers[i] = await _call(app, "POST", "/predict", bodies[i], headers)
+
+    async def many() -> None:
+        async with anyio.create_task_group() as group:
+            for i in range(len(bodies)):
+                group.start_soon(one, i)
+
+    anyio.run(many)
+    return [a for a in answers if a is not None]
+
+
+def alone(served: Served, document: Any) -> list[dict[str, Any]]:
+    return output_records(predict(served, records_frame(document), where="body").frame)
+
+
+def test_requests_waiting_together_are_predicted_in_one_call_and_split_back_in_order(
+    served: Served, log: RequestLog
+) -> None:
+    model = Counting(served.model)
+    app = build_app(replace(served, model=model), log, batching=Batching(wait=WAIT))
+    documents: list[Any] = [flight(0), [flight(1), flight(2), flight(3)], [flight(4)], flight(5)]
+    documents.append([flight(i) for i in range(6, 11)])
+    answers = at_once(app, [json.dumps(d).encode() for d in documents])
+    assert model.calls == [11]  # every row in one call
+    for i, (document, answer) in enumerate(zip(documents, answers, strict=True)):
+        assert answer.status == 200, answer
+        assert answer.json == {"request": f"r{i}", "predictions": alone(served, document)} | {
+            "model": MODEL
+        }
+    records = read_records(log.folder)
+    rows = [[d] if isinstance(d, dict) else d for d in documents]
+    assert sorted((r["request"], r["row"], r["status"]) for r in records) == [
+        (f"r{i}", j, 200) for i, sent in enumerate(rows) for j in range(len(sent))
+    ]
+    for record in records:
+        sent = rows[int(record["request"][1:])][record["row"]]
+        assert record["input"] == sent
+        assert record["features"]["carrier"] == sent["carrier"]
+
+
+def test_a_refused_row_in_a_batch_fails_only_its_own_request(
+    served: Served, log: RequestLog
+) -> None:
+    model = Counting(served.model)
+    app = build_app(replace(served, model=model), log, batching=Batching(wait=WAIT))
+    bad = [flight(1), flight(2) | {"origin": "XXX"}]
+    documents: list[Any] = [flight(0), bad, [flight(3), flight(4)], flight(5)]
+    bodies = [json.dumps(d).encode() for d in documents] + [b'{"carrier": ']
+    answers = at_once(app, bodies)
+    assert model.calls == [1, 2, 1]  # the batch refused; then each alone (the bad one: no call)
+    assert [a.status for a in answers] == [200, 422, 200, 200, 400]
+    assert answers[1].json == refused(
+        "body row 2: field 'origin' fails allowed categories: XXX (schema table flights)",
+        "origin",
+        1,
+    )
+    for i in (0, 2, 3):
+        assert answers[i].json["predictions"] == alone(served, documents[i]), i
+    records = sorted(read_records(log.folder), key=lambda r: (r["request"], r.get("row", 0)))
+    assert [(r["request"], r["status"]) for r in records] == [
+        ("r0", 200),
+        ("r1", 422),
+        ("r2", 200),
+        ("r2", 200),
+        ("r3", 200),
+        ("r4", 400),
+    ]
+    assert (records[1]["error"], records[1]["input"]) == (answers[1].json, bad)
+    assert "input" not in records[-1]  # not JSON: nothing to keep
+
+
+def test_a_batch_takes_rows_up_to_max_rows_and_a_larger_request_alone(
+    served: Served, log: RequestLog
+) -> None:
+    sizes = [3, 2, 6, 1, 1]
+    documents = [[flight(i) for i in range(n)] for n in sizes]
+    bodies = [json.dumps(d).encode() for d in documents]
+    for batching, calls in [
+        (Batching(max_rows=5, wait=WAIT), [5, 6, 2]),
+        (Batching(max_rows=4, wait=WAIT), [3, 2, 6, 2]),
+        (Batching(max_rows=1), sizes),  # no batching
+    ]:
+        model = Counting(served.model)
+        answers = at_once(build_app(replace(served, model=model), log, batching=batching), bodies)
+        assert model.calls == calls, batching
+        assert [a.json["predictions"] for a in answers] == [alone(served, d) for d in documents]
+
+
+def test_a_failure_in_a_batch_is_a_500_for_each_request_alone(
+    served: Served, log: RequestLog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = build_app(replace(served, model=object()), log, batching=Batching(wait=WAIT))
+    answers = at_once(app, [json.dumps(flight(i)).encode() for i in range(3)])
+    assert [(a.status, a.json["error"]) for a in answers] == [
+        (
+            500,
+            f"internal error (request r{i}): AttributeError: 'object' object has no attribute "
+            "'predict_proba'",
+        )
+        for i in range(3)
+    ]
+    lines = [line for line in capsys.readouterr().err.splitlines() if "mlrepro serve" in line]
+    assert sorted(lines) == [
+        f"mlrepro serve: error: request r{i}: AttributeError: 'object' object has no attribute "
+        "'predict_proba'"
+        for i in range(3)
+    ]
+
+
+def test_the_batcher_gives_each_item_its_result_or_the_batch_s_exception() -> None:
+    batches: list[list[int]] = []
+
+    def run(items: list[int]) -> list[int]:
+        batches.append(items)
+        if -1 in items:
+            raise ValueError("no negative items")
+        return [10 * i for i in items]
+
+    batcher = Batcher(run, lambda item: 1, Batching(max_rows=3, wait=WAIT), threads=1)
+
+    async def submit_all(items: list[int]) -> list[Any]:
+        results: list[Any] = [None] * len(items)
+
+        async def one(i: int) -> None:
+            try:
+                results[i] = await batcher.submit(items[i])
+            except ValueError as exc:
+                results[i] = str(exc)
+
+        async with anyio.create_task_group() as group:
+            for i in range(len(items)):
+                group.start_soon(one, i)
+        return results
+
+    before = set(threading.enumerate())
+    assert anyio.run(submit_all, [1, 2, 3, 4]) == [10, 20, 30, 40]
+    assert anyio.run(submit_all, [5, -1, 6]) == ["no negative items"] * 3
+    assert batches == [[1, 2, 3], [4], [5, -1, 6]]
+    workers = set(threading.enumerate()) - before
+    assert [t.name for t in workers] == ["mlrepro-predict-1"]  # started with the first item
+    batcher.close()
+    assert not any(t.is_alive() for t in workers)
 
 
 def test_parse_json_gives_the_document() -> None:
@@ -646,6 +820,22 @@ def test_a_port_in_use_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert free.getsockname()[1] > 0
     free.close()
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (("--max-batch", "0"), "argument --max-batch: '0': give a whole number, 1 or more"),
+        (("--workers", "two"), "argument --workers: 'two': give a whole number, 1 or more"),
+        (("--batch-wait", "-1"), "argument --batch-wait: '-1': give milliseconds from 0 to 1000"),
+        (("--batch-wait", "x"), "argument --batch-wait: 'x': give milliseconds from 0 to 1000"),
+    ],
+)
+def test_batching_options_out_of_range_are_one_line(
+    tmp_path: Path, argv: tuple[str, ...], error: str
+) -> None:
+    result = mlrepro(tmp_path, "serve", *argv, code=2)
+    assert result.stderr.splitlines()[-1] == f"mlrepro serve: error: {error}", result.stderr
 
 
 def test_a_host_that_is_not_loopback_is_warned_about(capsys: pytest.CaptureFixture[str]) -> None:

@@ -53,8 +53,9 @@ def predict(
     served: Served, raw: pd.DataFrame, *, where: str = "input", pin: bool = True
 ) -> Predictions:
     """Score `raw` (text cells, or typed ones: read as their text) with `served`'s model.
-    `pin`: limit the libraries' threads to `threads` for this call (3 ms); a server that set
-    the limit for its whole process (`pin_process_threads`) passes False."""
+    `pin`: limit the libraries' threads to `threads` for this call (3 ms); a caller whose thread
+    holds that limit already (`mlrepro serve`'s workers: OpenMP's limit is per thread) passes
+    False."""
     rows = typed(raw, served.spec, where)
     rows = checked(rows, served, where)
     table = features(rows, served.tables, served.params.featurize)
@@ -69,7 +70,8 @@ def predict(
 
 
 def pin_process_threads(served: Served) -> None:
-    """Limit the libraries' thread pools to the revision's `threads` for the whole process."""
+    """Limit the libraries' thread pools to the revision's `threads` from now on: for BLAS,
+    the process; for OpenMP (the model), only the calling thread."""
     if served.params.threads is not None:
         from threadpoolctl import threadpool_limits
 
@@ -81,8 +83,8 @@ def typed(raw: pd.DataFrame, spec: TableSpec, where: str) -> pd.DataFrame:
     for column in spec.names:
         if column not in raw.columns:
             raise InputError(f"{where}: field {column!r} is missing", field=column)
-    try:
-        return parse_table(raw[list(spec.names)].astype("string"), spec, file=where)
+    try:  # parse_table reads each cell as its text itself: no copy as text first
+        return parse_table(raw, spec, file=where)
     except DataError as exc:
         field = FIELD.search(str(exc))
         raise InputError(
@@ -126,6 +128,14 @@ def _row(message: str) -> int | None:
 def records_frame(records: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> pd.DataFrame:
     """JSON rows (one object or a list of them) as a frame of text cells: numbers as JSON
     writes them, null as missing; InputError for anything that is not a row of plain values."""
+    return cells_frame([record_cells(records)])
+
+
+Cells = tuple[dict[str, list[Any]], int]  # column -> text cells, and the row count
+
+
+def record_cells(records: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> Cells:
+    """The columns of `records_frame`, not yet a frame (`cells_frame` makes one of several)."""
     rows = [records] if isinstance(records, Mapping) else records
     if not isinstance(rows, list) or not rows:
         raise InputError("body: expected a JSON object (one row) or a non-empty list of them")
@@ -137,7 +147,21 @@ def records_frame(records: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> p
             cells.setdefault(str(key), [pd.NA] * i).append(_cell(value, str(key), i))
         for values in cells.values():
             values.extend([pd.NA] * (i + 1 - len(values)))
-    return pd.DataFrame(cells, dtype="string")
+    return cells, len(rows)
+
+
+def cells_frame(parts: Sequence[Cells]) -> pd.DataFrame:
+    """One frame of text cells with the rows of every part in order (a column that a part lacks
+    is missing in its rows): what `records_frame` gives for all their rows at once."""
+    if len(parts) == 1:
+        columns = parts[0][0]
+    else:
+        names = dict.fromkeys(name for cells, _ in parts for name in cells)
+        columns = {
+            name: [v for cells, n in parts for v in cells.get(name) or [pd.NA] * n]
+            for name in names
+        }
+    return pd.DataFrame(columns, dtype="string")
 
 
 def _cell(value: Any, field: str, row: int) -> Any:

@@ -31,11 +31,19 @@ DESCRIPTION = (
     "model card, the provenance and the model's lineage. Each predicted row is logged (input, "
     "features, output) as JSON Lines in --log, rotated by size. Listens on loopback unless "
     "--host says otherwise; --port 0 picks a free port. Once listening, it prints one line on "
-    "stdout: the URL, the model's md5 and commit. Ctrl-C or SIGTERM stops it (exit 0)."
+    "stdout: the URL, the model's md5 and commit. Requests waiting at the same time are "
+    "predicted in one call (--max-batch, --batch-wait), each answer exactly the one it gets "
+    "alone. Ctrl-C or SIGTERM stops it (exit 0)."
 )
 EXAMPLE = "Example: mlrepro serve --rev v1 --port 8000"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 GRACE = 10  # seconds the requests in flight get after a stop signal
+# The defaults of the service's batching (bench/SERVE_RESULTS.md measures others): one predict
+# call takes the waiting requests up to MAX_BATCH_ROWS rows, after waiting up to BATCH_WAIT_MS
+# for more; BATCH_WORKERS batches at once (a second one shares the GIL: slower on 2 cores).
+MAX_BATCH_ROWS = 512
+BATCH_WAIT_MS = 5.0
+BATCH_WORKERS = 1
 
 
 class ServeError(MlreproError):
@@ -68,6 +76,29 @@ def add_commands(nouns: Any) -> None:
         metavar="N",
         help="rotated log files to keep (default: %(default)s)",
     )
+    cmd.add_argument(
+        "--max-batch",
+        type=_at_least_one,
+        default=MAX_BATCH_ROWS,
+        metavar="ROWS",
+        help="requests waiting at the same time are predicted in one call, up to this many rows "
+        "(default: %(default)s; 1: each request alone)",
+    )
+    cmd.add_argument(
+        "--batch-wait",
+        type=_milliseconds,
+        default=BATCH_WAIT_MS,
+        metavar="MS",
+        help="how long a batch waits for more requests before it is predicted (default: "
+        "%(default)g ms; 0 suits a lone client that sends one request at a time)",
+    )
+    cmd.add_argument(
+        "--workers",
+        type=_at_least_one,
+        default=BATCH_WORKERS,
+        metavar="N",
+        help="batches predicted at once, each on a thread of its own (default: %(default)s)",
+    )
     cmd.set_defaults(func=cmd_serve)
 
 
@@ -93,9 +124,24 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number, 1 or more")
+    return int(text)
+
+
+def _milliseconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"{text!r}: give milliseconds from 0 to 1000")
+    return value
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    from mlrepro.core.threads import pinned_threads
-    from mlrepro.serving.app import build_app
+    from mlrepro.serving.app import Batching, build_app
     from mlrepro.serving.requestlog import LOG_DIR, MIB, RequestLog
     from mlrepro.serving.served import load_served
 
@@ -106,10 +152,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             lineage, problem = model_lineage(repo, served)
             folder = Path(args.log) if args.log else repo.root / LOG_DIR
         log = RequestLog.open(folder, max_bytes=int(args.log_max_mib * MIB), keep=args.log_keep)
-        try:
-            app = build_app(served, log, lineage=lineage, lineage_problem=problem)
-            with pinned_threads(served.params.threads):  # for the process, not per request
-                stopped_by = run(app, sock, announcement(sock, served))
+        batch = Batching(args.max_batch, args.batch_wait / 1000, args.workers)
+        try:  # the revision's `threads` is pinned in each worker thread, where predictions run
+            app = build_app(served, log, lineage=lineage, lineage_problem=problem, batching=batch)
+            stopped_by = run(app, sock, announcement(sock, served))
         finally:
             log.close()
     finally:
@@ -181,8 +227,8 @@ def run(app: Any, sock: socket.socket, line: str) -> str:
             if self.started:
                 print(line, flush=True)
 
-    config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=GRACE
+    config = uvicorn.Config(  # lifespan: the app stops its worker threads at shutdown
+        app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=GRACE
     )
     server = Server(config)
     stops: list[str] = []
