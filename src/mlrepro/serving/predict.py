@@ -69,15 +69,6 @@ def predict(
     return Predictions(frame.reset_index(drop=True), x.reset_index(drop=True))
 
 
-def pin_process_threads(served: Served) -> None:
-    """Limit the libraries' thread pools to the revision's `threads` from now on: for BLAS,
-    the process; for OpenMP (the model), only the calling thread."""
-    if served.params.threads is not None:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=served.params.threads)
-
-
 def typed(raw: pd.DataFrame, spec: TableSpec, where: str) -> pd.DataFrame:
     """The SERVING columns of `raw` in their declared dtypes; InputError names the field."""
     for column in spec.names:
