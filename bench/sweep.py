@@ -344,9 +344,13 @@ def sweep(repo: Path, opts: argparse.Namespace, log: Path, way: Way) -> None:
             proc.wait(timeout=opts.timeout)
         except subprocess.TimeoutExpired:
             stop(proc)
-        way.wall = time.perf_counter() - start
-        reader.join()
-        pump.join()
+        except BaseException:  # interrupted: the sweep cancels its tasks on SIGTERM
+            stop(proc)
+            raise
+        finally:
+            way.wall = time.perf_counter() - start
+            reader.join()
+            pump.join()
         out.write("".join(summary))
     _sweep_times(lines, "".join(summary), way)
 
